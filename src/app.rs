@@ -1,0 +1,129 @@
+//! `Application`: builds every part from `Settings`, binds the listener (port 0
+//! works, for tests), and serves until a shutdown signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+
+use crate::auth::{hash_opaque_token, new_opaque_token, LoginLimiter, TokenKeys};
+use crate::config::{redact, Settings};
+use crate::kv::Kv;
+use crate::secrets::Secrets;
+use crate::store::Store;
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub kv: Kv,
+    pub tokens: TokenKeys,
+    pub login_limiter: LoginLimiter,
+    pub metrics: PrometheusHandle,
+    /// LiveKit-style API key → secret (from `keys:`, else generated on first run).
+    pub api_keys: Arc<std::collections::BTreeMap<String, String>>,
+}
+
+impl AppState {
+    pub fn refresh_ttl_ms(&self) -> i64 {
+        (self.settings.auth.refresh_token_ttl_secs as i64).saturating_mul(1000)
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    setup_token: Option<String>,
+}
+
+const SETUP_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let secrets = Secrets::load_or_create(&settings.data_dir, settings.api_keys.is_empty())?;
+        let store = match &settings.database_url {
+            Some(url) => Store::connect(url, settings.database_max_connections)
+                .await
+                .with_context(|| format!("cannot open the database at {}", redact(url)))?,
+            None => Store::open_sqlite(&settings.data_dir)
+                .await
+                .with_context(|| format!("cannot open the SQLite store in {}", settings.data_dir.display()))?,
+        };
+        let kv = match &settings.redis_url {
+            Some(url) => Kv::connect_redis(url, &settings.redis_prefix)
+                .await
+                .with_context(|| format!("cannot reach Redis at {}", redact(url)))?,
+            None => Kv::Memory,
+        };
+        let api_keys = if settings.api_keys.is_empty() { secrets.api_keys.clone() } else { settings.api_keys.clone() };
+        let setup_token = if store.any_admin_exists().await? {
+            None
+        } else {
+            let token = new_opaque_token();
+            store.issue_setup_token(&hash_opaque_token(&token), SETUP_TOKEN_TTL.as_millis() as i64).await?;
+            Some(token)
+        };
+        let listener = TcpListener::bind((settings.bind_address, settings.http_port))
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", settings.bind_address, settings.http_port))?;
+        let state = AppState {
+            tokens: TokenKeys::new(&secrets.jwt_signing_key, settings.auth.access_token_ttl_secs),
+            login_limiter: LoginLimiter::new(
+                settings.auth.login_attempts_per_ip_per_minute,
+                settings.auth.login_attempts_per_account_per_minute,
+            ),
+            metrics: crate::telemetry::metrics_handle(),
+            api_keys: Arc::new(api_keys),
+            settings: Arc::new(settings),
+            store,
+            kv,
+        };
+        Ok(Application { listener, state, setup_token })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// A URL a person on this machine can open.
+    pub fn http_url(&self) -> String {
+        let addr = self.local_addr();
+        let host = if addr.ip().is_unspecified() { "localhost".to_string() } else { addr.ip().to_string() };
+        format!("http://{host}:{}", addr.port())
+    }
+
+    /// The one-time token for creating the first admin, when no admin exists yet.
+    pub fn setup_token(&self) -> Option<&str> {
+        self.setup_token.as_deref()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let limiter = self.state.login_limiter.clone();
+        let sweeper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limiter.forget_idle();
+            }
+        });
+        let router = crate::api::router(self.state);
+        let result = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        sweeper.abort();
+        result
+    }
+}

@@ -1,0 +1,369 @@
+//! Settings: `livekit.yaml` (LiveKit's format where the fields overlap, plus a
+//! `streamcart:` section of our own), overlaid by environment, overlaid by CLI.
+//!
+//! Precedence, lowest first: built-in defaults, the YAML file, `DATABASE_URL` /
+//! `REDIS_URL` / `STREAMCART_*` environment variables, command-line flags.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything the application needs to start. Built by [`Settings::load`] or,
+/// in tests, by hand from [`Settings::for_data_dir`].
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bind_address: IpAddr,
+    /// HTTP port (LiveKit's `port`); 0 picks a free port.
+    pub http_port: u16,
+    /// WebRTC UDP port (LiveKit's `rtc.udp_port`), used by the SFU.
+    pub rtc_udp_port: u16,
+    /// ICE-TCP port (LiveKit's `rtc.tcp_port`).
+    pub rtc_tcp_port: u16,
+    /// LiveKit-style API keys (`keys:`); empty means "generate one on first run".
+    pub api_keys: BTreeMap<String, String>,
+    pub data_dir: PathBuf,
+    /// `None` selects the embedded SQLite store under `data_dir`.
+    pub database_url: Option<String>,
+    pub database_max_connections: u32,
+    /// `None` keeps presence and reservations in process.
+    pub redis_url: Option<String>,
+    /// Prefix for every Redis key, so several deployments (or tests) can share a server.
+    pub redis_prefix: String,
+    pub auth: AuthSettings,
+    pub max_body_bytes: usize,
+    /// Trust `X-Forwarded-For` for the client address (only behind a proxy you run).
+    pub trust_forwarded_for: bool,
+    pub shop: ShopSettings,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub login_attempts_per_ip_per_minute: u32,
+    pub login_attempts_per_account_per_minute: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct ShopSettings {
+    /// ISO 4217 code used when a shop does not set its own.
+    pub default_currency: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {source}")]
+    Parse { path: PathBuf, source: serde_yaml::Error },
+    #[error("invalid setting {field}: {message}")]
+    Invalid { field: &'static str, message: String },
+}
+
+/// Values that can come from the environment or the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub config_path: Option<PathBuf>,
+    pub port: Option<u16>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+}
+
+impl Settings {
+    /// Defaults for a data directory, no file, no environment: what tests start from.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Settings {
+            bind_address: IpAddr::from([0, 0, 0, 0]),
+            http_port: 7880,
+            rtc_udp_port: 7882,
+            rtc_tcp_port: 7881,
+            api_keys: BTreeMap::new(),
+            data_dir: data_dir.into(),
+            database_url: None,
+            database_max_connections: 10,
+            redis_url: None,
+            redis_prefix: "streamcart:".into(),
+            auth: AuthSettings {
+                access_token_ttl_secs: 15 * 60,
+                refresh_token_ttl_secs: 30 * 24 * 3600,
+                login_attempts_per_ip_per_minute: 20,
+                login_attempts_per_account_per_minute: 5,
+            },
+            max_body_bytes: 1024 * 1024,
+            trust_forwarded_for: false,
+            shop: ShopSettings { default_currency: "USD".into() },
+        }
+    }
+
+    /// Defaults, then the YAML file (if any), then the overrides.
+    pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
+        let file = match &overrides.config_path {
+            Some(path) => FileConfig::read(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .or_else(|| file.streamcart.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let mut settings = Settings::for_data_dir(data_dir);
+        file.apply_to(&mut settings)?;
+        if let Some(port) = overrides.port {
+            settings.http_port = port;
+        }
+        if let Some(url) = non_empty(&overrides.database_url) {
+            settings.database_url = Some(url);
+        }
+        if let Some(url) = non_empty(&overrides.redis_url) {
+            settings.redis_url = Some(url);
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Parses settings from YAML text (used by `load` and by the config fuzz target).
+    pub fn from_yaml(text: &str, data_dir: impl Into<PathBuf>) -> Result<Self, ConfigError> {
+        let file: FileConfig = serde_yaml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: PathBuf::from("<inline>"),
+            source,
+        })?;
+        let mut settings = Settings::for_data_dir(data_dir);
+        file.apply_to(&mut settings)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")) {
+                return Err(ConfigError::Invalid {
+                    field: "database_url",
+                    message: format!("expected a postgres:// or sqlite: URL, got {:?}", redact(url)),
+                });
+            }
+        }
+        if let Some(url) = &self.redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError::Invalid {
+                    field: "redis",
+                    message: "expected a redis:// or rediss:// URL".into(),
+                });
+            }
+        }
+        if self.auth.login_attempts_per_ip_per_minute == 0 || self.auth.login_attempts_per_account_per_minute == 0 {
+            return Err(ConfigError::Invalid {
+                field: "auth.login_attempts_*",
+                message: "login limits must be at least 1 per minute".into(),
+            });
+        }
+        for (key, secret) in &self.api_keys {
+            if secret.len() < 32 {
+                return Err(ConfigError::Invalid {
+                    field: "keys",
+                    message: format!("the secret of API key {key:?} is shorter than 32 characters"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value.as_ref().filter(|v| !v.trim().is_empty()).cloned()
+}
+
+/// A URL with its password replaced, safe for logs and error messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The subset of `livekit.yaml` we read. Unknown fields are ignored so an
+/// existing LiveKit config loads as is.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct FileConfig {
+    port: Option<u16>,
+    bind_addresses: Vec<String>,
+    rtc: RtcSection,
+    keys: BTreeMap<String, String>,
+    redis: RedisSection,
+    streamcart: StreamcartSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RtcSection {
+    udp_port: Option<u16>,
+    tcp_port: Option<u16>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RedisSection {
+    address: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    db: Option<u32>,
+    use_tls: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct StreamcartSection {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    database_max_connections: Option<u32>,
+    redis_prefix: Option<String>,
+    max_body_bytes: Option<usize>,
+    trust_forwarded_for: Option<bool>,
+    auth: AuthSection,
+    shop: ShopSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AuthSection {
+    access_token_ttl_secs: Option<u64>,
+    refresh_token_ttl_secs: Option<u64>,
+    login_attempts_per_ip_per_minute: Option<u32>,
+    login_attempts_per_account_per_minute: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ShopSection {
+    default_currency: Option<String>,
+}
+
+impl FileConfig {
+    fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if text.trim().is_empty() {
+            return Ok(FileConfig::default());
+        }
+        serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    fn apply_to(self, s: &mut Settings) -> Result<(), ConfigError> {
+        if let Some(port) = self.port {
+            s.http_port = port;
+        }
+        if let Some(first) = self.bind_addresses.iter().find(|a| !a.is_empty()) {
+            s.bind_address = first.parse().map_err(|_| ConfigError::Invalid {
+                field: "bind_addresses",
+                message: format!("{first:?} is not an IP address"),
+            })?;
+        }
+        if let Some(port) = self.rtc.udp_port {
+            s.rtc_udp_port = port;
+        }
+        if let Some(port) = self.rtc.tcp_port {
+            s.rtc_tcp_port = port;
+        }
+        s.api_keys.extend(self.keys);
+        if let Some(address) = self.redis.address.clone().filter(|a| !a.is_empty()) {
+            s.redis_url = Some(self.redis.redis_url(&address));
+        }
+        let ours = self.streamcart;
+        if let Some(url) = ours.database_url.filter(|u| !u.is_empty()) {
+            s.database_url = Some(url);
+        }
+        if let Some(n) = ours.database_max_connections {
+            s.database_max_connections = n.max(1);
+        }
+        if let Some(prefix) = ours.redis_prefix {
+            s.redis_prefix = prefix;
+        }
+        if let Some(n) = ours.max_body_bytes {
+            s.max_body_bytes = n;
+        }
+        if let Some(trust) = ours.trust_forwarded_for {
+            s.trust_forwarded_for = trust;
+        }
+        let auth = ours.auth;
+        if let Some(v) = auth.access_token_ttl_secs {
+            s.auth.access_token_ttl_secs = v;
+        }
+        if let Some(v) = auth.refresh_token_ttl_secs {
+            s.auth.refresh_token_ttl_secs = v;
+        }
+        if let Some(v) = auth.login_attempts_per_ip_per_minute {
+            s.auth.login_attempts_per_ip_per_minute = v;
+        }
+        if let Some(v) = auth.login_attempts_per_account_per_minute {
+            s.auth.login_attempts_per_account_per_minute = v;
+        }
+        if let Some(currency) = ours.shop.default_currency {
+            if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+                return Err(ConfigError::Invalid {
+                    field: "streamcart.shop.default_currency",
+                    message: format!("{currency:?} is not an ISO 4217 code such as USD"),
+                });
+            }
+            s.shop.default_currency = currency;
+        }
+        Ok(())
+    }
+}
+
+impl RedisSection {
+    fn redis_url(&self, address: &str) -> String {
+        let scheme = if self.use_tls { "rediss" } else { "redis" };
+        let auth = match (&self.username, &self.password) {
+            (Some(user), Some(pass)) => format!("{user}:{pass}@"),
+            (None, Some(pass)) => format!(":{pass}@"),
+            _ => String::new(),
+        };
+        let db = self.db.map(|db| format!("/{db}")).unwrap_or_default();
+        format!("{scheme}://{auth}{address}{db}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_livekit_yaml_sets_ports_keys_and_redis() {
+        let yaml = "port: 9000\nrtc:\n  udp_port: 9002\n  tcp_port: 9001\n  use_external_ip: false\nkeys:\n  APIkey: 0123456789abcdef0123456789abcdef\nredis:\n  address: localhost:6379\n  db: 2\nlogging:\n  level: info\n";
+        let s = Settings::from_yaml(yaml, "d").unwrap();
+        assert_eq!((s.http_port, s.rtc_udp_port, s.rtc_tcp_port), (9000, 9002, 9001));
+        assert_eq!(s.api_keys.get("APIkey").map(String::as_str), Some("0123456789abcdef0123456789abcdef"));
+        assert_eq!(s.redis_url.as_deref(), Some("redis://localhost:6379/2"));
+    }
+
+    #[test]
+    fn an_empty_config_keeps_livekit_default_ports() {
+        let s = Settings::from_yaml("{}", "d").unwrap();
+        assert_eq!((s.http_port, s.rtc_udp_port, s.rtc_tcp_port), (7880, 7882, 7881));
+        assert!(s.database_url.is_none() && s.redis_url.is_none());
+    }
+
+    #[test]
+    fn a_short_api_secret_is_refused() {
+        let err = Settings::from_yaml("keys:\n  k: short\n", "d").unwrap_err();
+        assert!(err.to_string().contains("shorter than 32"), "{err}");
+    }
+
+    #[test]
+    fn redacting_a_url_hides_the_password() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+    }
+}

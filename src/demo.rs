@@ -1,0 +1,39 @@
+//! `streamcart --demo`: a demo shop with a seller, a moderator and a viewer,
+//! each with a random password printed once, so a newcomer can sign in at once.
+
+use crate::auth::hash_password;
+use crate::secrets::random_alphanumeric;
+use crate::store::{NewUser, ShopRole, Store};
+
+pub const DEMO_SHOP_SLUG: &str = "demo";
+
+pub struct DemoAccount {
+    pub role: &'static str,
+    pub email: String,
+    pub password: String,
+}
+
+/// Seeds the demo once. Returns `None` when it already exists (its passwords
+/// were printed on that first run and are not stored anywhere in clear).
+pub async fn seed(store: &Store, currency: &str) -> anyhow::Result<Option<Vec<DemoAccount>>> {
+    if store.shop_by_slug(DEMO_SHOP_SLUG).await?.is_some() {
+        return Ok(None);
+    }
+    let mut accounts = Vec::new();
+    let mut ids = Vec::new();
+    for (role, local, name) in [("seller", "seller", "Demo Seller"), ("moderator", "moderator", "Demo Moderator"), ("viewer", "viewer", "Demo Viewer")] {
+        let password = random_alphanumeric(16);
+        let hash = hash_password(password.clone()).await?;
+        let email = format!("{local}@demo.streamcart.local");
+        let mut tx = store.writer().begin().await?;
+        let user = store
+            .insert_user(&mut tx, NewUser { email: &email, password_hash: &hash, display_name: name, is_admin: false })
+            .await?;
+        tx.commit().await?;
+        ids.push(user.id);
+        accounts.push(DemoAccount { role, email, password });
+    }
+    let shop = store.create_shop(DEMO_SHOP_SLUG, "Demo Shop", currency, &ids[0]).await?;
+    store.add_shop_member(&shop.id, &ids[1], ShopRole::Moderator).await?;
+    Ok(Some(accounts))
+}

@@ -1,0 +1,10 @@
+//! The integration suite: one test binary, one module per area. Each test
+//! starts the real server on port 0 with a fresh store (its own SQLite file, or
+//! its own PostgreSQL schema and Redis key prefix when the script selects them).
+
+mod support;
+
+mod accounts;
+mod admin;
+mod operations;
+mod requests;
