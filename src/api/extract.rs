@@ -122,3 +122,18 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::unauthorized("invalid_token", "the Authorization header must be: Bearer <access_token>"))
 }
+
+/// Like `AuthUser`, but a request without `Authorization` is anonymous rather
+/// than refused. A present but bad token is still a 401.
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl FromRequestParts<AppState> for MaybeAuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(MaybeAuthUser(None));
+        }
+        AuthUser::from_request_parts(parts, state).await.map(|u| MaybeAuthUser(Some(u)))
+    }
+}

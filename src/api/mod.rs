@@ -6,7 +6,9 @@ pub mod admin;
 pub mod auth;
 pub mod extract;
 pub mod health;
+pub mod rooms;
 pub mod setup;
+pub mod shops;
 
 use axum::http::{HeaderName, Request};
 use axum::middleware;
@@ -30,7 +32,7 @@ use crate::error::ApiError;
 #[openapi(
     info(title = "streamcart", description = "Live shopping: accounts, shops, commerce, rooms. Errors are always {\"error\":{\"code\",\"message\"}}."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "setup"), (name = "admin"), (name = "operations"))
+    tags((name = "auth"), (name = "setup"), (name = "admin"), (name = "shops"), (name = "rooms"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -55,6 +57,12 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(setup::create_first_admin))
         .routes(routes!(admin::list_users))
         .routes(routes!(admin::set_user_status))
+        .routes(routes!(shops::create_shop))
+        .routes(routes!(shops::get_shop))
+        .routes(routes!(shops::add_member))
+        .routes(routes!(rooms::create_room))
+        .routes(routes!(rooms::get_room))
+        .routes(routes!(rooms::rotate_stream_key))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))

@@ -10,6 +10,7 @@
 //! connection (no `SQLITE_BUSY` under contention) while reads use a separate
 //! pool; on PostgreSQL both are the same pool.
 
+mod rooms;
 mod sessions;
 mod setup;
 mod shops;
@@ -23,6 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use rooms::{NewRoom, RoomRights, RoomRow};
 pub use sessions::{RefreshOutcome, SessionRow};
 pub use setup::SetupTokenOutcome;
 pub use shops::{MembershipRow, ShopRole, ShopRow};

@@ -89,10 +89,16 @@ impl Store {
     }
 
     pub async fn shop_by_slug(&self, slug: &str) -> StoreResult<Option<ShopRow>> {
-        let row = sqlx::query("SELECT id, slug, name, currency, status, created_at FROM shops WHERE slug = $1")
-            .bind(slug)
-            .fetch_optional(self.reader())
-            .await?;
+        self.shop_where("slug", slug).await
+    }
+
+    pub async fn shop_by_id(&self, id: &str) -> StoreResult<Option<ShopRow>> {
+        self.shop_where("id", id).await
+    }
+
+    async fn shop_where(&self, column: &'static str, value: &str) -> StoreResult<Option<ShopRow>> {
+        let sql = format!("SELECT id, slug, name, currency, status, created_at FROM shops WHERE {column} = $1");
+        let row = sqlx::query(&sql).bind(value).fetch_optional(self.reader()).await?;
         row.map(|row| {
             Ok(ShopRow {
                 id: row.try_get("id")?,
@@ -104,6 +110,22 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// The roles `user_id` holds in one shop.
+    pub async fn shop_roles(&self, shop_id: &str, user_id: &str) -> StoreResult<Vec<ShopRole>> {
+        let rows = sqlx::query("SELECT role FROM shop_members WHERE shop_id = $1 AND user_id = $2")
+            .bind(shop_id)
+            .bind(user_id)
+            .fetch_all(self.reader())
+            .await?;
+        let mut roles = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(role) = ShopRole::parse(&row.try_get::<String, _>("role")?) {
+                roles.push(role);
+            }
+        }
+        Ok(roles)
     }
 
     /// Every shop role the user holds.

@@ -8,3 +8,4 @@ mod accounts;
 mod admin;
 mod operations;
 mod requests;
+mod rooms;
