@@ -6,6 +6,7 @@ mod support;
 
 mod accounts;
 mod admin;
+mod authz;
 mod operations;
 mod requests;
 mod rooms;

@@ -1,0 +1,205 @@
+//! The authorization matrix: every documented route, called as every persona,
+//! against an explicit list of who is allowed. A route without an entry here
+//! fails `every_documented_route_has_an_authorization_rule`, so a new route
+//! cannot ship without someone deciding who may call it.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use crate::support::{spawn_app, spawn_app_with, TestApp, PASSWORD};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Persona {
+    Anonymous,
+    Customer,
+    /// Seller of another shop ("rival").
+    OtherSeller,
+    /// Moderator of another shop ("rival").
+    OtherModerator,
+    /// Moderator of the shop the route acts on ("acme").
+    Moderator,
+    /// Seller of the shop the route acts on ("acme").
+    Seller,
+    Admin,
+}
+
+use Persona::*;
+
+const EVERYONE: &[Persona] = &[Anonymous, Customer, OtherSeller, OtherModerator, Moderator, Seller, Admin];
+const SIGNED_IN: &[Persona] = &[Customer, OtherSeller, OtherModerator, Moderator, Seller, Admin];
+const SHOP_SELLER: &[Persona] = &[Seller, Admin];
+const ADMIN: &[Persona] = &[Admin];
+
+struct Rule {
+    method: &'static str,
+    /// The OpenAPI path template.
+    path: &'static str,
+    allowed: &'static [Persona],
+    body: fn(&World, Persona) -> Value,
+}
+
+fn no_body(_: &World, _: Persona) -> Value {
+    Value::Null
+}
+
+/// Who may call what. Keep sorted by path.
+fn rules() -> Vec<Rule> {
+    vec![
+        Rule { method: "get", path: "/api/v1/admin/users", allowed: ADMIN, body: no_body },
+        Rule { method: "put", path: "/api/v1/admin/users/{id}/status", allowed: ADMIN, body: |_, _| json!({"disabled": false}) },
+        Rule { method: "post", path: "/api/v1/auth/login", allowed: EVERYONE, body: |w, p| json!({"email": w.persona(p).email, "password": PASSWORD}) },
+        Rule { method: "post", path: "/api/v1/auth/logout", allowed: SIGNED_IN, body: no_body },
+        Rule { method: "post", path: "/api/v1/auth/refresh", allowed: EVERYONE, body: |w, p| json!({"refresh_token": w.persona(p).refresh_token}) },
+        Rule { method: "post", path: "/api/v1/auth/register", allowed: EVERYONE, body: |_, _| json!({"email": "new@example.com", "password": "a long password", "display_name": "New"}) },
+        Rule { method: "get", path: "/api/v1/me", allowed: SIGNED_IN, body: no_body },
+        Rule { method: "get", path: "/api/v1/rooms/{room}", allowed: EVERYONE, body: no_body },
+        Rule { method: "post", path: "/api/v1/rooms/{room}/stream-key", allowed: SHOP_SELLER, body: no_body },
+        Rule { method: "post", path: "/api/v1/setup", allowed: EVERYONE, body: |w, _| json!({"setup_token": w.app.setup_token, "email": "a@example.com", "password": "a long password", "display_name": "A"}) },
+        Rule { method: "post", path: "/api/v1/shops", allowed: SIGNED_IN, body: |_, _| json!({"slug": "fresh-shop", "name": "Fresh"}) },
+        Rule { method: "get", path: "/api/v1/shops/{shop}", allowed: EVERYONE, body: no_body },
+        Rule { method: "post", path: "/api/v1/shops/{shop}/members", allowed: SHOP_SELLER, body: |_, _| json!({"email": "customer@example.com", "role": "moderator"}) },
+        Rule { method: "post", path: "/api/v1/shops/{shop}/rooms", allowed: SHOP_SELLER, body: |_, _| json!({"name": "another-room", "title": "Another"}) },
+        Rule { method: "get", path: "/health/live", allowed: EVERYONE, body: no_body },
+        Rule { method: "get", path: "/health/ready", allowed: EVERYONE, body: no_body },
+        Rule { method: "get", path: "/metrics", allowed: EVERYONE, body: no_body },
+    ]
+}
+
+/// Every persona signed in, a shop "acme" with a public room "show", and a
+/// rival shop with its own seller and moderator.
+struct World {
+    app: TestApp,
+    personas: Vec<PersonaSession>,
+    customer_id: String,
+}
+
+struct PersonaSession {
+    persona: Persona,
+    email: String,
+    /// `None` for the anonymous caller.
+    access_token: Option<String>,
+    /// A refresh token of this persona's own (anonymous gets a spare one of the customer's).
+    refresh_token: String,
+}
+
+impl World {
+    fn persona(&self, persona: Persona) -> &PersonaSession {
+        self.personas.iter().find(|p| p.persona == persona).expect("every persona is in the world")
+    }
+}
+
+async fn world() -> World {
+    let app = spawn_app_with(|s| s.auth.login_attempts_per_account_per_minute = 100).await;
+    let admin = app.create_admin().await;
+    let mut signed_in = vec![(Admin, "admin@example.com".to_string(), admin)];
+    for (persona, email) in [
+        (Customer, "customer@example.com"),
+        (Seller, "seller@example.com"),
+        (Moderator, "moderator@example.com"),
+        (OtherSeller, "rival-seller@example.com"),
+        (OtherModerator, "rival-moderator@example.com"),
+    ] {
+        signed_in.push((persona, email.to_string(), app.register(email).await));
+    }
+    let token = |persona: Persona| signed_in.iter().find(|(p, _, _)| *p == persona).unwrap().2["access_token"].as_str().unwrap().to_string();
+    for (owner, slug, staff) in [(Seller, "acme", "moderator@example.com"), (OtherSeller, "rival", "rival-moderator@example.com")] {
+        let res = app.client.post(app.url("/api/v1/shops")).bearer_auth(token(owner)).json(&json!({"slug": slug, "name": slug})).send().await.unwrap();
+        assert_eq!(res.status(), 201);
+        let res = app
+            .client
+            .post(app.url(&format!("/api/v1/shops/{slug}/members")))
+            .bearer_auth(token(owner))
+            .json(&json!({"email": staff, "role": "moderator"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    let res = app
+        .client
+        .post(app.url("/api/v1/shops/acme/rooms"))
+        .bearer_auth(token(Seller))
+        .json(&json!({"name": "show", "title": "Show"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let spare: Value = app.login("customer@example.com", PASSWORD).await.json().await.unwrap();
+    let customer_id = signed_in.iter().find(|(p, _, _)| *p == Customer).unwrap().2["user"]["id"].as_str().unwrap().to_string();
+    let mut personas: Vec<PersonaSession> = signed_in
+        .into_iter()
+        .map(|(persona, email, body)| PersonaSession {
+            persona,
+            email,
+            access_token: body["access_token"].as_str().map(str::to_string),
+            refresh_token: body["refresh_token"].as_str().unwrap().to_string(),
+        })
+        .collect();
+    personas.push(PersonaSession {
+        persona: Anonymous,
+        email: "customer@example.com".into(),
+        access_token: None,
+        refresh_token: spare["refresh_token"].as_str().unwrap().to_string(),
+    });
+    World { app, personas, customer_id }
+}
+
+fn concrete(path: &str, world: &World) -> String {
+    path.replace("{shop}", "acme").replace("{room}", "show").replace("{id}", &world.customer_id)
+}
+
+async fn call(world: &World, rule: &Rule, persona: Persona) -> u16 {
+    let url = world.app.url(&concrete(rule.path, world));
+    let method = reqwest::Method::from_bytes(rule.method.to_uppercase().as_bytes()).unwrap();
+    let mut request = world.app.client.request(method, url);
+    if let Some(token) = &world.persona(persona).access_token {
+        request = request.bearer_auth(token);
+    }
+    let body = (rule.body)(world, persona);
+    if !body.is_null() {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn every_documented_route_has_an_authorization_rule() {
+    let app = spawn_app().await;
+    let doc: Value = app.client.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| (m.clone(), path.clone())))
+        .collect();
+    let listed: BTreeSet<(String, String)> = rules().iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
+    let missing: Vec<_> = documented.difference(&listed).collect();
+    let stale: Vec<_> = listed.difference(&documented).collect();
+    assert!(missing.is_empty(), "routes without an authorization rule in tests/it/authz.rs: {missing:?}");
+    assert!(stale.is_empty(), "rules for routes that do not exist: {stale:?}");
+}
+
+#[tokio::test]
+async fn every_route_admits_exactly_the_personas_its_rule_allows() {
+    let mut failures = Vec::new();
+    for rule in rules() {
+        // A fresh world per route, so one persona's call cannot change another's outcome.
+        let world = world().await;
+        for persona in EVERYONE.iter().copied() {
+            let status = call(&world, &rule, persona).await;
+            let allowed = rule.allowed.contains(&persona);
+            let ok = if allowed {
+                status != 401 && status != 403
+            } else if persona == Anonymous {
+                status == 401
+            } else {
+                matches!(status, 403 | 404)
+            };
+            if !ok {
+                failures.push(format!("{} {} as {persona:?}: {status} (allowed: {allowed})", rule.method, rule.path));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "authorization matrix violations:\n{}", failures.join("\n"));
+}
