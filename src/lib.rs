@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod kv;
+pub mod live;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
