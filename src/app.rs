@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::auth::{hash_opaque_token, new_opaque_token, LoginLimiter, TokenKeys};
 use crate::config::{redact, Settings};
 use crate::kv::Kv;
+use crate::livekit::LiveKitKeys;
 use crate::secrets::Secrets;
 use crate::store::Store;
 
@@ -25,8 +26,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub login_limiter: LoginLimiter,
     pub metrics: PrometheusHandle,
-    /// LiveKit-style API key → secret (from `keys:`, else generated on first run).
-    pub api_keys: Arc<std::collections::BTreeMap<String, String>>,
+    /// LiveKit API keys (from `keys:`, else generated on first run): token minting and checks.
+    pub livekit: LiveKitKeys,
 }
 
 impl AppState {
@@ -78,7 +79,7 @@ impl Application {
                 settings.auth.login_attempts_per_account_per_minute,
             ),
             metrics: crate::telemetry::metrics_handle(),
-            api_keys: Arc::new(api_keys),
+            livekit: LiveKitKeys::new(api_keys),
             settings: Arc::new(settings),
             store,
             kv,

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod error;
 pub mod kv;
 pub mod live;
+pub mod livekit;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

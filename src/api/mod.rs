@@ -63,6 +63,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::create_room))
         .routes(routes!(rooms::get_room))
         .routes(routes!(rooms::rotate_stream_key))
+        .routes(routes!(rooms::mint_room_token))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))

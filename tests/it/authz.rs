@@ -55,6 +55,7 @@ fn rules() -> Vec<Rule> {
         Rule { method: "get", path: "/api/v1/me", allowed: SIGNED_IN, body: no_body },
         Rule { method: "get", path: "/api/v1/rooms/{room}", allowed: EVERYONE, body: no_body },
         Rule { method: "post", path: "/api/v1/rooms/{room}/stream-key", allowed: SHOP_SELLER, body: no_body },
+        Rule { method: "post", path: "/api/v1/rooms/{room}/token", allowed: SIGNED_IN, body: no_body },
         Rule { method: "post", path: "/api/v1/setup", allowed: EVERYONE, body: |w, _| json!({"setup_token": w.app.setup_token, "email": "a@example.com", "password": "a long password", "display_name": "A"}) },
         Rule { method: "post", path: "/api/v1/shops", allowed: SIGNED_IN, body: |_, _| json!({"slug": "fresh-shop", "name": "Fresh"}) },
         Rule { method: "get", path: "/api/v1/shops/{shop}", allowed: EVERYONE, body: no_body },
