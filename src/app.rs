@@ -27,6 +27,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// LiveKit-style API key → secret (from `keys:`, else generated on first run).
     pub api_keys: Arc<std::collections::BTreeMap<String, String>>,
+    /// Commerce: payment provider, webhook key, order hold time.
+    pub commerce: crate::commerce::Commerce,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl Application {
             ),
             metrics: crate::telemetry::metrics_handle(),
             api_keys: Arc::new(api_keys),
+            commerce: crate::commerce::Commerce::with_test_payments(&secrets.payment_webhook_secret),
             settings: Arc::new(settings),
             store,
             kv,
@@ -111,6 +114,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let commerce_sweeper = crate::commerce::spawn_sweeper(self.state.store.clone());
         let limiter = self.state.login_limiter.clone();
         let sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -124,6 +128,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         sweeper.abort();
+        commerce_sweeper.abort();
         result
     }
 }
