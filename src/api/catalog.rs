@@ -289,13 +289,14 @@ pub async fn list_shop_products(State(state): State<AppState>, MaybeAuthUser(cal
     Ok(Json(Page { items: with_variants(&state, rows).await?, next_cursor }))
 }
 
-/// One product: anyone may read a published product; drafts only the shop's sellers.
+/// One product: anyone may read a published product of an active shop; anything else only the shop's sellers.
 #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "catalog", params(("id" = String, Path, description = "product id")),
     responses((status = 200, body = ProductView), (status = 404, body = ErrorBody)))]
 pub async fn get_product(State(state): State<AppState>, MaybeAuthUser(caller): MaybeAuthUser, Path(id): Path<String>) -> Result<Json<ProductView>, ApiError> {
     let not_found = || ApiError::not_found("product_not_found", "no published product with this id");
     let product = state.store.product_by_id(&id).await?.ok_or_else(not_found)?;
-    if !product.is_published() {
+    let shop_active = state.store.shop_by_id(&product.shop_id).await?.is_some_and(|s| s.status == "active");
+    if !product.is_published() || !shop_active {
         let allowed = match &caller {
             Some(c) => is_shop_seller(&state, c, &product.shop_id).await?,
             None => false,

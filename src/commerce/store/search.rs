@@ -45,12 +45,12 @@ impl Args {
 }
 
 impl Store {
-    /// Published products matching `q`, best match first (newest first without
+    /// Published products of active shops matching `q`, best match first (newest first without
     /// text), `limit + 1` rows from `offset`.
     pub async fn search_products(&self, q: &SearchQuery) -> StoreResult<Vec<ProductRow>> {
         let mut args = Args(Vec::new());
         let mut from = "products p".to_string();
-        let mut conditions = vec!["p.status = 'published'".to_string()];
+        let mut conditions = vec!["p.status = 'published'".to_string(), "p.shop_id IN (SELECT id FROM shops WHERE status = 'active')".to_string()];
         let mut order = "p.id DESC".to_string();
         let terms = q.text.as_deref().map(search_terms).unwrap_or_default();
         if !terms.is_empty() {

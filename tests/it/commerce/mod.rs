@@ -102,3 +102,12 @@ pub fn webhook_secret(app: &TestApp) -> Vec<u8> {
     let secrets: Value = serde_json::from_str(&text).unwrap();
     secrets["payment_webhook_secret"].as_str().unwrap().as_bytes().to_vec()
 }
+
+/// A second handle on the app's own database, to step background work
+/// (expiry sweeps) with a chosen clock instead of waiting for it.
+pub async fn same_store(app: &TestApp) -> streamcart::store::Store {
+    match &app.settings.database_url {
+        Some(url) => streamcart::store::Store::connect(url, 2).await.unwrap(),
+        None => streamcart::store::Store::open_sqlite(app.data_dir.path()).await.unwrap(),
+    }
+}

@@ -174,3 +174,30 @@ async fn buying_more_than_is_in_stock_is_refused_and_holds_nothing() {
     assert_eq!((level["available"].as_i64(), level["reserved"].as_i64()), (Some(2), Some(0)));
     assert_eq!(get(&app, &ann, "/api/v1/orders").await["items"], json!([]));
 }
+
+#[tokio::test]
+async fn an_unpaid_order_expires_and_releases_its_stock_while_a_paid_one_stays() {
+    let app = spawn_app().await;
+    let seller = seller_with_shop(&app, "sam@example.com", "acme").await;
+    let variant = published_variant(&app, &seller, "acme", "BAG", 5000, 5).await;
+    let ann = buyer(&app, "ann@example.com").await;
+    add_to_cart(&app, &ann, &variant, 2).await;
+    let unpaid: Value = checkout(&app, &ann, "unpaid", None).await.json().await.unwrap();
+    add_to_cart(&app, &ann, &variant, 1).await;
+    let paid: Value = checkout(&app, &ann, "paid", Some(GOOD_CARD)).await.json().await.unwrap();
+    let expires_at = unpaid["orders"][0]["expires_at"].as_i64().unwrap();
+
+    // The sweeper runs every 30 s; step it directly with a clock past the hold instead of waiting.
+    let store = super::same_store(&app).await;
+    assert_eq!(store.expire_unpaid_orders(expires_at - 1).await.unwrap(), 0, "not before its time");
+    assert_eq!(store.expire_unpaid_orders(expires_at).await.unwrap(), 1);
+
+    let unpaid_id = unpaid["orders"][0]["id"].as_str().unwrap();
+    assert_eq!(get(&app, &ann, &format!("/api/v1/orders/{unpaid_id}")).await["status"], "cancelled");
+    let paid_id = paid["orders"][0]["id"].as_str().unwrap();
+    assert_eq!(get(&app, &ann, &format!("/api/v1/orders/{paid_id}")).await["status"], "paid");
+    let level = stock(&app, &seller, "acme", &variant).await;
+    assert_eq!((level["available"].as_i64(), level["reserved"].as_i64()), (Some(4), Some(0)));
+    let notes = get(&app, &ann, "/api/v1/notifications").await;
+    assert!(notes["items"].as_array().unwrap().iter().any(|n| n["kind"] == "order_expired"));
+}
