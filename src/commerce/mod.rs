@@ -45,10 +45,13 @@ impl Commerce {
     }
 }
 
+/// A payment still `processing` after this long was abandoned mid-charge.
+pub const ABANDONED_PAYMENT_AFTER_MS: i64 = 10 * 60 * 1000;
+
 /// How often unpaid orders and timed holds are checked for expiry.
 pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Expires unpaid orders and timed stock holds every [`SWEEP_EVERY`]; abort
+/// Fails abandoned payments, expires unpaid orders and timed stock holds every [`SWEEP_EVERY`]; abort
 /// the handle to stop. Each order and hold ends once even with several nodes.
 pub fn spawn_sweeper(store: crate::store::Store) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -56,6 +59,9 @@ pub fn spawn_sweeper(store: crate::store::Store) -> tokio::task::JoinHandle<()> 
         loop {
             tick.tick().await;
             let now = crate::store::now_ms();
+            if let Err(e) = store.fail_abandoned_payments(now - ABANDONED_PAYMENT_AFTER_MS).await {
+                tracing::warn!(error = %e, "failing abandoned payments failed; will retry");
+            }
             if let Err(e) = store.expire_unpaid_orders(now).await {
                 tracing::warn!(error = %e, "expiring unpaid orders failed; will retry");
             }

@@ -407,6 +407,18 @@ impl Store {
         Ok(order)
     }
 
+    /// Marks `processing` payments not settled since `before` as failed
+    /// (the process died mid-charge), so their orders can be paid again or
+    /// expire. Returns how many.
+    pub async fn fail_abandoned_payments(&self, before: i64) -> StoreResult<u64> {
+        let done = sqlx::query("UPDATE payments SET status = 'failed', failure = 'abandoned', updated_at = $1 WHERE status = 'processing' AND updated_at < $2")
+            .bind(now_ms())
+            .bind(before)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Cancels unpaid orders past their hold (releasing their stock) unless a
     /// payment for them is still in flight. Returns how many expired.
     pub async fn expire_unpaid_orders(&self, now: i64) -> CommerceResult<usize> {

@@ -2,6 +2,7 @@
 //! checkout, orders, payments, webhooks, notifications, and the races the
 //! store must win (stock, coupon limits, idempotent retries).
 
+mod bench;
 mod cart;
 mod catalog;
 mod orders;

@@ -201,3 +201,26 @@ async fn an_unpaid_order_expires_and_releases_its_stock_while_a_paid_one_stays()
     let notes = get(&app, &ann, "/api/v1/notifications").await;
     assert!(notes["items"].as_array().unwrap().iter().any(|n| n["kind"] == "order_expired"));
 }
+
+#[tokio::test]
+async fn a_payment_abandoned_mid_charge_is_failed_by_the_sweeper_and_the_order_can_be_paid_again() {
+    let app = spawn_app().await;
+    let seller = seller_with_shop(&app, "sam@example.com", "acme").await;
+    let variant = published_variant(&app, &seller, "acme", "BAG", 5000, 5).await;
+    let ann = buyer(&app, "ann@example.com").await;
+    add_to_cart(&app, &ann, &variant, 1).await;
+    let body: Value = checkout(&app, &ann, "k", None).await.json().await.unwrap();
+    let id = body["orders"][0]["id"].as_str().unwrap();
+    // A charge that started and never reported back (the process died mid-call).
+    let store = super::same_store(&app).await;
+    store.begin_payment(id, "test").await.unwrap();
+    let pay = |key: &'static str| app.client.post(app.url(&format!("/api/v1/orders/{id}/pay"))).bearer_auth(&ann).header("Idempotency-Key", key).json(&json!({"card_number": GOOD_CARD})).send();
+    assert_eq!(pay("p1").await.unwrap().status(), 409, "one live payment per order");
+    assert_eq!(store.fail_abandoned_payments(streamcart::store::now_ms() + 1).await.unwrap(), 1);
+    let res = pay("p2").await.unwrap();
+    assert_eq!(res.status(), 200);
+    let paid: Value = res.json().await.unwrap();
+    assert_eq!(paid["order"]["status"], "paid");
+    let statuses: Vec<&str> = paid["order"]["payments"].as_array().unwrap().iter().map(|p| p["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, vec!["failed", "succeeded"]);
+}
