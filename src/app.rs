@@ -28,6 +28,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// LiveKit API keys (from `keys:`, else generated on first run): token minting and checks.
     pub livekit: LiveKitKeys,
+    /// Commerce: payment provider, webhook key, order hold time.
+    pub commerce: crate::commerce::Commerce,
 }
 
 impl AppState {
@@ -80,6 +82,7 @@ impl Application {
             ),
             metrics: crate::telemetry::metrics_handle(),
             livekit: LiveKitKeys::new(api_keys),
+            commerce: crate::commerce::Commerce::with_test_payments(&secrets.payment_webhook_secret),
             settings: Arc::new(settings),
             store,
             kv,
@@ -112,6 +115,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let commerce_sweeper = crate::commerce::spawn_sweeper(self.state.store.clone());
         let limiter = self.state.login_limiter.clone();
         let sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -125,6 +129,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         sweeper.abort();
+        commerce_sweeper.abort();
         result
     }
 }

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod commerce;
 pub mod config;
 pub mod demo;
 pub mod error;

@@ -10,3 +10,4 @@ mod authz;
 mod operations;
 mod requests;
 mod rooms;
+mod commerce;
