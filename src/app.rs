@@ -27,6 +27,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// LiveKit-style API key → secret (from `keys:`, else generated on first run).
     pub api_keys: Arc<std::collections::BTreeMap<String, String>>,
+    /// The signaling hub: `/ws`, and `publish` / `push_to_user` for other modules.
+    pub hub: crate::signaling::Hub,
 }
 
 impl AppState {
@@ -68,6 +70,14 @@ impl Application {
             store.issue_setup_token(&hash_opaque_token(&token), SETUP_TOKEN_TTL.as_millis() as i64).await?;
             Some(token)
         };
+        let hub = crate::signaling::Hub::start(
+            store.clone(),
+            crate::signaling::Broker::for_kv(&kv, settings.redis_url.as_deref()),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .context("cannot start the signaling hub")?;
         let listener = TcpListener::bind((settings.bind_address, settings.http_port))
             .await
             .with_context(|| format!("cannot listen on {}:{}", settings.bind_address, settings.http_port))?;
@@ -82,6 +92,7 @@ impl Application {
             settings: Arc::new(settings),
             store,
             kv,
+            hub,
         };
         Ok(Application { listener, state, setup_token })
     }
@@ -119,11 +130,13 @@ impl Application {
                 limiter.forget_idle();
             }
         });
+        let hub = self.state.hub.clone();
         let router = crate::api::router(self.state);
         let result = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         sweeper.abort();
+        hub.close_all(crate::signaling::protocol::Disconnect::Shutdown);
         result
     }
 }

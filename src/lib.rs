@@ -8,6 +8,7 @@ pub mod demo;
 pub mod error;
 pub mod kv;
 pub mod secrets;
+pub mod signaling;
 pub mod store;
 pub mod telemetry;
 

@@ -1,0 +1,151 @@
+//! `GET /ws`: the WebSocket shell. One reader loop (frames in, heartbeats,
+//! idle timeout) and one writer task per connection; the writer drains the
+//! connection's bounded queue and closes with a code when the hub kicks it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use futures::stream::SplitSink;
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot};
+
+use super::protocol::{Disconnect, Frame, ServerMessage, PROTOCOL_VERSION};
+use super::session::{Identity, Session};
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// Hard limit of the WebSocket layer; frames over `max_frame_bytes` but
+/// under this get an error frame, bigger ones end the connection.
+const HARD_MESSAGE_LIMIT: usize = 64 * 1024;
+/// Malformed frames tolerated before the connection is closed.
+const MAX_BAD_FRAMES: u32 = 20;
+
+#[derive(Deserialize)]
+pub struct WsParams {
+    access_token: Option<String>,
+}
+
+/// Upgrades to the hub's WebSocket. `?access_token=` signs the connection in;
+/// without it the connection is anonymous (read-only, public rooms) until a
+/// `connect` frame signs it in.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    params: Result<Query<WsParams>, QueryRejection>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(ws) = ws else {
+        return ApiError::bad_request("websocket_required", "GET /ws must be a WebSocket upgrade; see docs/PROTOCOL.md").into_response();
+    };
+    let Ok(Query(params)) = params else {
+        return ApiError::bad_request("invalid_query", "the only query parameter is access_token").into_response();
+    };
+    let identity = match params.access_token.as_deref() {
+        Some(token) => match Identity::from_token(&state, token).await {
+            Ok(identity) => Some(identity),
+            Err(e) => return e.into_response(),
+        },
+        None => None,
+    };
+    ws.max_message_size(HARD_MESSAGE_LIMIT).max_frame_size(HARD_MESSAGE_LIMIT).on_upgrade(move |socket| run(state, socket, identity))
+}
+
+async fn run(state: AppState, socket: WebSocket, identity: Option<Identity>) {
+    let hub = state.hub.clone();
+    let config = hub.shell_config().clone();
+    let viewer_key = identity.as_ref().map(|i| i.user_id.clone()).unwrap_or_else(|| format!("anon:{}", uuid::Uuid::new_v4().simple()));
+    let link = hub.register(identity.as_ref().map(|i| i.user_id.clone()), viewer_key);
+    let conn = link.id;
+    let (sink, mut stream) = socket.split();
+    let mut writer = tokio::spawn(write_loop(sink, link.queue, link.queued_bytes, link.kicked, config.write_timeout));
+    hub.send_to(
+        conn,
+        &ServerMessage::Connected {
+            v: PROTOCOL_VERSION,
+            client: conn.to_string(),
+            user_id: identity.as_ref().map(|i| i.user_id.clone()),
+            ping_interval_ms: config.ping_interval.as_millis() as u64,
+        },
+    );
+    let mut session = Session::new(state, conn, identity);
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + config.ping_interval, config.ping_interval);
+    let idle = tokio::time::sleep(config.idle_timeout);
+    tokio::pin!(idle);
+    let mut bad_frames = 0u32;
+    loop {
+        tokio::select! {
+            _ = &mut writer => break,
+            frame = stream.next() => {
+                idle.as_mut().reset(tokio::time::Instant::now() + config.idle_timeout);
+                let accepted = match frame {
+                    Some(Ok(Message::Text(text))) if text.len() > config.max_frame_bytes => {
+                        let message = format!("frames are limited to {} bytes", config.max_frame_bytes);
+                        hub.send_to(conn, &ServerMessage::error(None, "frame_too_large", message));
+                        false
+                    }
+                    Some(Ok(Message::Text(text))) => session.handle_text(text.as_str()).await,
+                    Some(Ok(Message::Binary(_))) => {
+                        hub.send_to(conn, &ServerMessage::error(None, "binary_not_supported", "send JSON text frames; see docs/PROTOCOL.md"));
+                        false
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => true,
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Err(_)) => {
+                        hub.kick(conn, Disconnect::BadRequest);
+                        break;
+                    }
+                };
+                if !accepted {
+                    bad_frames += 1;
+                    if bad_frames > MAX_BAD_FRAMES {
+                        hub.kick(conn, Disconnect::BadRequest);
+                    }
+                }
+            }
+            _ = ping.tick() => hub.send_to(conn, &ServerMessage::Ping {}),
+            _ = &mut idle => hub.kick(conn, Disconnect::NoPong),
+        }
+    }
+    hub.unregister(conn);
+    // The writer ends on its own: its kick or queue sender is gone now.
+    if tokio::time::timeout(Duration::from_secs(2), &mut writer).await.is_err() {
+        writer.abort();
+    }
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queue: mpsc::Receiver<Frame>,
+    queued_bytes: Arc<AtomicUsize>,
+    mut kicked: oneshot::Receiver<Disconnect>,
+    write_timeout: Duration,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            reason = &mut kicked => {
+                if let Ok(reason) = reason {
+                    let close = CloseFrame { code: reason.code(), reason: reason.reason().into() };
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(close)))).await;
+                }
+                break;
+            }
+            frame = queue.recv() => {
+                let Some(frame) = frame else { break };
+                let len = frame.len();
+                match tokio::time::timeout(write_timeout, sink.send(Message::Text(frame))).await {
+                    Ok(Ok(())) => {
+                        queued_bytes.fetch_sub(len, Ordering::AcqRel);
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+}
