@@ -25,7 +25,7 @@ const PRESENCE_STALE_MS: i64 = 5_000;
 #[derive(Clone)]
 pub enum Broker {
     Memory,
-    Redis(RedisBroker),
+    Redis(Box<RedisBroker>),
 }
 
 #[derive(Clone)]
@@ -62,6 +62,17 @@ redis.call('PUBLISH', KEYS[2], '{"t":"pub","o":' .. offset .. ',"e":"' .. epoch 
 return offset
 "#;
 
+const POSITION_SCRIPT: &str = r#"
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+local offset = redis.call('HGET', KEYS[1], 'offset') or '0'
+return {epoch, tonumber(offset)}
+"#;
+
 const PRESENCE_SCRIPT: &str = r#"
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
 redis.call('PEXPIRE', KEYS[1], 86400000)
@@ -90,7 +101,9 @@ impl Broker {
     /// Redis when `kv` is Redis (and its URL is known), memory otherwise.
     pub fn for_kv(kv: &Kv, redis_url: Option<&str>) -> Broker {
         match (kv, redis_url) {
-            (Kv::Redis { conn, prefix }, Some(url)) => Broker::Redis(RedisBroker { conn: conn.clone(), prefix: prefix.clone(), url: url.to_string() }),
+            (Kv::Redis { conn, prefix }, Some(url)) => {
+                Broker::Redis(Box::new(RedisBroker { conn: conn.clone(), prefix: prefix.clone(), url: url.to_string() }))
+            }
             _ => Broker::Memory,
         }
     }
@@ -104,18 +117,33 @@ impl RedisBroker {
     /// Allocates the next offset for `channel` and publishes to every node.
     pub async fn publish(&self, channel: &ChannelName, event: &Event) -> Result<u64, KvError> {
         let body = serde_json::to_string(&json!({ "ch": channel.to_string(), "ev": event })).unwrap_or_else(|_| "{}".into());
-        let meta = format!("{}hub:meta:{}", self.prefix, channel);
-        let candidate_epoch = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
         let mut conn = self.conn.clone();
         let offset: u64 = redis::Script::new(PUBLISH_SCRIPT)
-            .key(meta)
+            .key(self.meta_key(channel))
             .key(self.pubsub_channel())
-            .arg(candidate_epoch)
+            .arg(new_epoch())
             .arg(body)
             .arg(CHANNEL_META_TTL_SECS)
             .invoke_async(&mut conn)
             .await?;
         Ok(offset)
+    }
+
+    /// The channel's epoch (created now if it has none) and last offset, so a
+    /// node opening a channel agrees with every other node from the start.
+    pub async fn position(&self, channel: &ChannelName) -> Result<(String, u64), KvError> {
+        let mut conn = self.conn.clone();
+        let position = redis::Script::new(POSITION_SCRIPT)
+            .key(self.meta_key(channel))
+            .arg(new_epoch())
+            .arg(CHANNEL_META_TTL_SECS)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(position)
+    }
+
+    fn meta_key(&self, channel: &ChannelName) -> String {
+        format!("{}hub:meta:{}", self.prefix, channel)
     }
 
     /// Publishes a message that takes no offset (aggregates, rule changes).
@@ -176,4 +204,8 @@ impl RedisBroker {
             }
         }))
     }
+}
+
+fn new_epoch() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
 }

@@ -193,6 +193,21 @@ impl HubCore {
         self.rooms.get(room).map(|r| r.presence).unwrap_or_default()
     }
 
+    pub fn has_channel(&self, name: &ChannelName) -> bool {
+        self.channels.contains_key(name)
+    }
+
+    /// Opens a channel at a position the broker reports (Redis), unless this
+    /// node already follows it.
+    pub fn open_channel(&mut self, name: &ChannelName, epoch: String, offset: u64, now: i64) {
+        let capacity = self.config.history_size;
+        self.channels.entry(name.clone()).or_insert_with(|| Channel {
+            log: ChannelLog::new(epoch, offset, capacity),
+            subscribers: BTreeMap::new(),
+            last_activity: now,
+        });
+    }
+
     fn channel_mut(&mut self, name: &ChannelName, epoch: &str, now: i64) -> &mut Channel {
         let capacity = self.config.history_size;
         self.channels.entry(name.clone()).or_insert_with(|| Channel {

@@ -183,6 +183,18 @@ impl Hub {
         Ok(())
     }
 
+    /// Before a first subscription on this node: with Redis, learn the
+    /// channel's shared epoch and offset so snapshots and publications agree.
+    pub async fn prepare_channel(&self, channel: &ChannelName) -> Result<(), HubError> {
+        let Broker::Redis(redis) = &self.inner.broker else { return Ok(()) };
+        if self.with_core(|core| (core.has_channel(channel), Vec::new())) {
+            return Ok(());
+        }
+        let (epoch, offset) = redis.position(channel).await?;
+        self.with_core(|core| (core.open_channel(channel, epoch, offset, now_ms()), Vec::new()));
+        Ok(())
+    }
+
     /// Reloads a room's rules into this node's core and tells other nodes to.
     pub async fn rules_changed(&self, room: &str, room_id: &str) -> Result<(), HubError> {
         self.reload_rules(room, room_id).await?;

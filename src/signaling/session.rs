@@ -112,7 +112,7 @@ impl Session {
             }
         };
         let outcome = match message {
-            ClientMessage::Connect { token, .. } => self.connect(&token).await,
+            ClientMessage::Connect { token, .. } => self.connect(&token, id).await,
             ClientMessage::Subscribe { channel, recover, .. } => self.subscribe(&channel, recover, id).await,
             ClientMessage::Unsubscribe { channel, .. } => self.unsubscribe(&channel),
             ClientMessage::ChatSend { room, text, .. } => self.chat(&room, &text).await,
@@ -141,7 +141,7 @@ impl Session {
         self.identity.as_ref().ok_or_else(|| Refusal::new("login_required", "sign in first: send a connect frame with your access token"))
     }
 
-    async fn connect(&mut self, token: &str) -> Outcome {
+    async fn connect(&mut self, token: &str, id: Option<u64>) -> Outcome {
         if self.identity.is_some() {
             return Err(Refusal::new("already_authenticated", "this connection is already signed in"));
         }
@@ -155,9 +155,9 @@ impl Session {
             }
             Err(e) => {
                 let refusal = refusal_of(e);
-                self.hub.send_to(self.conn, &refusal.to_message(None));
+                self.hub.send_to(self.conn, &refusal.to_message(id));
                 self.hub.kick(self.conn, Disconnect::InvalidToken);
-                Err(refusal)
+                Ok(Reply::Sent)
             }
         }
     }
@@ -197,6 +197,7 @@ impl Session {
                 }
             }
         }
+        self.hub.prepare_channel(&channel).await?;
         let now = now_ms();
         let step = self.hub.with_core(|core| match core.subscribe(self.conn, &channel, recover, id, now) {
             Ok(SubscribeStep::Done(outputs)) => (Ok(None), outputs),

@@ -78,9 +78,13 @@ async fn run(state: AppState, socket: WebSocket, identity: Option<Identity>) {
     let idle = tokio::time::sleep(config.idle_timeout);
     tokio::pin!(idle);
     let mut bad_frames = 0u32;
+    let mut writer_done = false;
     loop {
         tokio::select! {
-            _ = &mut writer => break,
+            _ = &mut writer => {
+                writer_done = true;
+                break;
+            }
             frame = stream.next() => {
                 idle.as_mut().reset(tokio::time::Instant::now() + config.idle_timeout);
                 let accepted = match frame {
@@ -114,7 +118,7 @@ async fn run(state: AppState, socket: WebSocket, identity: Option<Identity>) {
     }
     hub.unregister(conn);
     // The writer ends on its own: its kick or queue sender is gone now.
-    if tokio::time::timeout(Duration::from_secs(2), &mut writer).await.is_err() {
+    if !writer_done && tokio::time::timeout(Duration::from_secs(2), &mut writer).await.is_err() {
         writer.abort();
     }
 }
@@ -131,6 +135,15 @@ async fn write_loop(
             biased;
             reason = &mut kicked => {
                 if let Ok(reason) = reason {
+                    // A slow client's backlog is dropped; anyone else first
+                    // gets what was queued (the error explaining the close).
+                    if reason != Disconnect::Slow {
+                        while let Ok(frame) = queue.try_recv() {
+                            if !matches!(tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Text(frame))).await, Ok(Ok(()))) {
+                                break;
+                            }
+                        }
+                    }
                     let close = CloseFrame { code: reason.code(), reason: reason.reason().into() };
                     let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(close)))).await;
                 }

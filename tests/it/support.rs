@@ -159,3 +159,11 @@ impl CuttableProxy {
         self.cut.store(false, Ordering::SeqCst);
     }
 }
+
+/// A second server process sharing `other`'s store, Redis prefix and
+/// secrets: another node of the same deployment (or the same one restarted).
+pub async fn spawn_app_sharing(other: &TestApp) -> TestApp {
+    let mut settings = other.settings.clone();
+    settings.http_port = 0;
+    launch(settings, tempfile::tempdir().expect("temp dir")).await
+}
