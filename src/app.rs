@@ -132,11 +132,15 @@ impl Application {
         });
         let hub = self.state.hub.clone();
         let router = crate::api::router(self.state);
+        // WebSocket connections are told to reconnect elsewhere (3001) as soon as shutdown starts.
+        let shutdown = async move {
+            shutdown.await;
+            hub.close_all(crate::signaling::protocol::Disconnect::Shutdown);
+        };
         let result = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         sweeper.abort();
-        hub.close_all(crate::signaling::protocol::Disconnect::Shutdown);
         result
     }
 }

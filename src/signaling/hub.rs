@@ -339,6 +339,9 @@ fn deliver(shared: &mut Shared, outputs: Vec<Output>) {
         }
     }
     for (conn, reason) in kicks {
+        if reason == Disconnect::Slow {
+            metrics::counter!("streamcart_hub_slow_disconnects_total").increment(1);
+        }
         if let Some(mut handle) = shared.conns.remove(&conn) {
             if let Some(kick) = handle.kick.take() {
                 let _ = kick.send(reason);

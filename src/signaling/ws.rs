@@ -24,6 +24,7 @@ use crate::error::ApiError;
 /// Hard limit of the WebSocket layer; frames over `max_frame_bytes` but
 /// under this get an error frame, bigger ones end the connection.
 const HARD_MESSAGE_LIMIT: usize = 64 * 1024;
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Malformed frames tolerated before the connection is closed.
 const MAX_BAD_FRAMES: u32 = 20;
 
@@ -53,7 +54,13 @@ pub async fn upgrade(
         },
         None => None,
     };
-    ws.max_message_size(HARD_MESSAGE_LIMIT).max_frame_size(HARD_MESSAGE_LIMIT).on_upgrade(move |socket| run(state, socket, identity))
+    // A small read buffer: tungstenite's 128 KiB default is most of a
+    // connection's memory, and viewers send little.
+    ws.max_message_size(HARD_MESSAGE_LIMIT)
+        .max_frame_size(HARD_MESSAGE_LIMIT)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| run(state, socket, identity))
 }
 
 async fn run(state: AppState, socket: WebSocket, identity: Option<Identity>) {
@@ -62,6 +69,7 @@ async fn run(state: AppState, socket: WebSocket, identity: Option<Identity>) {
     let viewer_key = identity.as_ref().map(|i| i.user_id.clone()).unwrap_or_else(|| format!("anon:{}", uuid::Uuid::new_v4().simple()));
     let link = hub.register(identity.as_ref().map(|i| i.user_id.clone()), viewer_key);
     let conn = link.id;
+    metrics::gauge!("streamcart_hub_connections").increment(1.0);
     let (sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(write_loop(sink, link.queue, link.queued_bytes, link.kicked, config.write_timeout));
     hub.send_to(
@@ -117,6 +125,7 @@ async fn run(state: AppState, socket: WebSocket, identity: Option<Identity>) {
         }
     }
     hub.unregister(conn);
+    metrics::gauge!("streamcart_hub_connections").decrement(1.0);
     // The writer ends on its own: its kick or queue sender is gone now.
     if !writer_done && tokio::time::timeout(Duration::from_secs(2), &mut writer).await.is_err() {
         writer.abort();

@@ -86,3 +86,18 @@ async fn only_the_rooms_seller_publishes_events_and_hub_kinds_are_reserved() {
     assert_eq!(publish(fixture.seller.clone(), "chat.message").await.status(), 400);
     assert_eq!(publish(fixture.seller.clone(), "announcement").await.status(), 202);
 }
+
+#[tokio::test]
+async fn a_frame_over_the_hard_limit_closes_that_connection_only() {
+    let app = spawn_app().await;
+    let fixture = room_fixture(&app).await;
+    let mut seller = WsClient::connect(&app, Some(&fixture.seller)).await;
+    seller.subscribe("room:show", None).await;
+    let mut bystander = WsClient::connect(&app, None).await;
+    bystander.subscribe("room:show", None).await;
+    let mut offender = WsClient::connect(&app, None).await;
+    offender.send_raw(Message::Text("x".repeat(70_000).into())).await;
+    assert_eq!(offender.until_closed().await, Ended::Closed(Some(3501)));
+    seller.chat("show", "unaffected").await;
+    assert_eq!(bystander.next_pub("chat.message").await["event"]["data"]["text"], "unaffected");
+}
