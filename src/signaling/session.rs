@@ -247,7 +247,7 @@ impl Session {
 
     async fn chat(&mut self, room: &str, text: &str) -> Outcome {
         let identity = self.identity()?.clone();
-        let access = self.rooms.get(room).cloned().ok_or_else(|| Refusal::new("not_subscribed", "subscribe to the room before chatting"))?;
+        let access = self.room_access(room).await?;
         let text = text.trim();
         let now = now_ms();
         let (user_id, verdict) = self.hub.with_core(|core| (core.check_chat(self.conn, room, text, access.staff, now), Vec::new()))?;

@@ -90,9 +90,9 @@ async fn a_connect_frame_signs_in_an_anonymous_connection() {
     room_fixture(&app).await;
     let (token, user_id) = user(&app, "vic@example.com").await;
     let mut client = WsClient::connect(&app, None).await;
+    client.subscribe("room:show", None).await;
     let ack = client.request(json!({"type": "connect", "token": token})).await;
     assert_eq!(ack["result"]["user_id"], user_id.as_str());
-    client.subscribe("room:show", None).await;
     assert_eq!(client.chat("show", "signed in").await["type"], "ack");
 }
 
