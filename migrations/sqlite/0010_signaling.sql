@@ -30,6 +30,8 @@ CREATE TABLE room_chat_settings (
     slow_mode_secs BIGINT NOT NULL DEFAULT 0,
     -- JSON array of lower-case words; a message containing one is blocked.
     blocked_words  TEXT NOT NULL DEFAULT '[]',
+    -- The chat message pinned above the chat, if any.
+    pinned_message_id TEXT,
     updated_at     BIGINT NOT NULL
 );
 

@@ -350,3 +350,80 @@ fn deliver(shared: &mut Shared, outputs: Vec<Output>) {
         shared.core.disconnect(conn, now_ms());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    async fn memory_hub() -> (Hub, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(dir.path()).await.unwrap();
+        let hub = Hub::start(store, Broker::Memory, HubConfig::default(), ShellConfig::default()).await.unwrap();
+        (hub, dir)
+    }
+
+    fn subscribe_user_channel(hub: &Hub, conn: ConnId, user: &str) {
+        let channel = ChannelName::user(user);
+        hub.with_core(|core| {
+            core.subscribe(conn, &channel, None, None, 0).unwrap();
+            ((), core.complete_snapshot(conn, &channel, None, json!({})))
+        });
+    }
+
+    async fn frames(link: &mut ConnLink) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        while let Ok(frame) = link.queue.try_recv() {
+            out.push(serde_json::from_str(frame.as_str()).unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn push_to_user_reaches_every_device_of_that_user_and_nobody_else() {
+        let (hub, _dir) = memory_hub().await;
+        let mut phone = hub.register(Some("u1".into()), "u1".into());
+        let mut laptop = hub.register(Some("u1".into()), "u1".into());
+        let mut other = hub.register(Some("u2".into()), "u2".into());
+        subscribe_user_channel(&hub, phone.id, "u1");
+        subscribe_user_channel(&hub, laptop.id, "u1");
+        subscribe_user_channel(&hub, other.id, "u2");
+        for link in [&mut phone, &mut laptop, &mut other] {
+            frames(link).await;
+        }
+        hub.push_to_user("u1", Event::new("order.updated", json!({"status": "paid"}))).await.unwrap();
+        for link in [&mut phone, &mut laptop] {
+            let got = frames(link).await;
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0]["channel"], "user:u1");
+            assert_eq!(got[0]["offset"], 1);
+            assert_eq!(got[0]["event"]["kind"], "order.updated");
+        }
+        assert!(frames(&mut other).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_queue_overflows_is_kicked_as_slow_and_the_others_still_receive() {
+        let shell = ShellConfig { queue_max_frames: 4, ..ShellConfig::default() };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(dir.path()).await.unwrap();
+        let hub = Hub::start(store, Broker::Memory, HubConfig::default(), shell).await.unwrap();
+        let mut stalled = hub.register(None, "a".into());
+        let mut reader = hub.register(None, "b".into());
+        let room = ChannelName::room("show");
+        for link in [&stalled, &reader] {
+            hub.with_core(|core| {
+                core.subscribe(link.id, &room, None, None, 0).unwrap();
+                ((), core.complete_snapshot(link.id, &room, None, json!({})))
+            });
+        }
+        for i in 0..10 {
+            frames(&mut reader).await;
+            hub.publish(&room, Event::new("x", json!(i))).await.unwrap();
+        }
+        assert_eq!(stalled.kicked.try_recv(), Ok(Disconnect::Slow));
+        assert_eq!(hub.connection_count(), 1);
+        assert_eq!(frames(&mut reader).await.len(), 1, "the reader got the last one too");
+    }
+}

@@ -72,6 +72,8 @@ pub enum ModerationAction {
     Unshadow { user_id: String },
     SlowMode { seconds: u64 },
     BlockedWords { words: Vec<String> },
+    PinMessage { message_id: String },
+    UnpinMessage {},
 }
 
 /// Frames the server sends.

@@ -227,6 +227,7 @@ impl Session {
         let viewer = self.identity.as_ref().map(|i| i.user_id.as_str());
         let limit = self.hub.shell_config().snapshot_chat_messages;
         let chat = self.state.store.recent_chat(&row.id, viewer, limit).await?;
+        let pinned = self.state.store.pinned_chat_message(&row.id).await?;
         let slow_mode_secs = self.hub.with_core(|core| (core.slow_mode_secs(&row.name), Vec::new()));
         Ok(json!({
             "room": { "name": row.name, "title": row.title, "status": row.status, "visibility": row.visibility },
@@ -234,6 +235,7 @@ impl Session {
             "pinned_products": [],
             "slow_mode_secs": slow_mode_secs,
             "chat": chat,
+            "pinned_message": pinned,
         }))
     }
 
@@ -319,11 +321,23 @@ impl Session {
                 words = parse_blocked_words(raw)?;
                 (ModerationChange::BlockedWords { words: &words }, format!("{} words", words.len()), None)
             }
+            ModerationAction::PinMessage { message_id } => {
+                let message = store.visible_chat_message(&access.row.id, message_id).await?;
+                let event = message.map(|m| Event::new("chat.pinned", json!({ "message": m })));
+                (ModerationChange::Pin { message_id: Some(message_id) }, String::new(), event)
+            }
+            ModerationAction::UnpinMessage {} => {
+                (ModerationChange::Pin { message_id: None }, String::new(), Some(Event::new("chat.pinned", json!({ "message": null }))))
+            }
         };
         if !store.apply_moderation(&access.row.id, &identity.user_id, change, &detail).await? {
             return Err(Refusal::new("message_not_found", "no visible message in this room has this id"));
         }
-        if !matches!(action, ModerationAction::DeleteMessage { .. }) {
+        let changes_rules = !matches!(
+            action,
+            ModerationAction::DeleteMessage { .. } | ModerationAction::PinMessage { .. } | ModerationAction::UnpinMessage {}
+        );
+        if changes_rules {
             self.hub.rules_changed(room, &access.row.id).await?;
         }
         if let Some(event) = event {

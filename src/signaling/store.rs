@@ -22,7 +22,7 @@ pub struct ChatRow {
 pub struct ModerationLogRow {
     pub id: String,
     pub actor_id: String,
-    /// `delete_message`, `timeout`, `ban`, `unban`, `shadow_ban`, `unshadow`, `slow_mode`, `blocked_words`.
+    /// `delete_message`, `timeout`, `ban`, `unban`, `shadow_ban`, `unshadow`, `slow_mode`, `blocked_words`, `pin_message`, `unpin_message`.
     pub action: String,
     pub target_user_id: Option<String>,
     pub target_message_id: Option<String>,
@@ -37,6 +37,8 @@ pub enum ModerationChange<'a> {
     Lift { user_id: &'a str, kind: SanctionKind },
     SlowMode { seconds: u64 },
     BlockedWords { words: &'a [String] },
+    /// Pins a visible message of the room, or unpins (`None`).
+    Pin { message_id: Option<&'a str> },
 }
 
 impl Store {
@@ -68,14 +70,35 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
-        let mut messages = rows
-            .iter()
-            .map(|r| {
-                Ok(ChatRow { id: r.try_get("id")?, user_id: r.try_get("user_id")?, author: r.try_get("author_name")?, text: r.try_get("body")?, at: r.try_get("created_at")? })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let mut messages = rows.iter().map(chat_row).collect::<Result<Vec<_>, sqlx::Error>>()?;
         messages.reverse();
         Ok(messages)
+    }
+
+    /// One visible (not deleted, not shadow) message of a room.
+    pub async fn visible_chat_message(&self, room_id: &str, message_id: &str) -> StoreResult<Option<ChatRow>> {
+        let row = sqlx::query(
+            "SELECT id, user_id, author_name, body, created_at FROM chat_messages \
+             WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL AND shadow = 0",
+        )
+        .bind(message_id)
+        .bind(room_id)
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|r| chat_row(&r)).transpose().map_err(Into::into)
+    }
+
+    /// The room's pinned message, while it is still visible.
+    pub async fn pinned_chat_message(&self, room_id: &str) -> StoreResult<Option<ChatRow>> {
+        let row = sqlx::query(
+            "SELECT m.id, m.user_id, m.author_name, m.body, m.created_at FROM room_chat_settings s \
+             JOIN chat_messages m ON m.id = s.pinned_message_id \
+             WHERE s.room_id = $1 AND m.deleted_at IS NULL",
+        )
+        .bind(room_id)
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|r| chat_row(&r)).transpose().map_err(Into::into)
     }
 
     /// Slow mode, blocked words and the sanctions still in force.
@@ -175,6 +198,29 @@ impl Store {
                 .await?;
                 ("blocked_words", None, None, true)
             }
+            ModerationChange::Pin { message_id } => {
+                let visible = match message_id {
+                    Some(id) => sqlx::query("SELECT id FROM chat_messages WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL AND shadow = 0")
+                        .bind(id)
+                        .bind(room_id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_some(),
+                    None => true,
+                };
+                if visible {
+                    sqlx::query(
+                        "INSERT INTO room_chat_settings (room_id, slow_mode_secs, blocked_words, pinned_message_id, updated_at) VALUES ($1, 0, '[]', $2, $3) \
+                         ON CONFLICT (room_id) DO UPDATE SET pinned_message_id = excluded.pinned_message_id, updated_at = excluded.updated_at",
+                    )
+                    .bind(room_id)
+                    .bind(message_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                (if message_id.is_some() { "pin_message" } else { "unpin_message" }, None, message_id, visible)
+            }
         };
         if changed {
             sqlx::query(
@@ -221,4 +267,8 @@ impl Store {
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(Into::into)
     }
+}
+
+fn chat_row(r: &sqlx::any::AnyRow) -> Result<ChatRow, sqlx::Error> {
+    Ok(ChatRow { id: r.try_get("id")?, user_id: r.try_get("user_id")?, author: r.try_get("author_name")?, text: r.try_get("body")?, at: r.try_get("created_at")? })
 }

@@ -63,3 +63,22 @@ async fn a_viewer_recovers_on_another_node_and_presence_counts_both_nodes() {
     assert_eq!(ack["result"]["recovered"], true);
     assert_eq!(moved.next_pub("chat.message").await["event"]["data"]["text"], "two");
 }
+
+#[tokio::test]
+async fn a_ban_on_one_node_takes_effect_on_the_other() {
+    if redis_url().is_none() {
+        eprintln!("skipped: cross-node fan-out needs Redis (STREAMCART_TEST_REDIS_URL)");
+        return;
+    }
+    let node_a = spawn_app().await;
+    let node_b = spawn_app_sharing(&node_a).await;
+    let fixture = room_fixture(&node_a).await;
+    let (token, user_id) = user(&node_a, "troll@example.com").await;
+    let mut troll = WsClient::connect(&node_b, Some(&token)).await;
+    troll.subscribe("room:show", None).await;
+    let mut moderator = WsClient::connect(&node_a, Some(&fixture.moderator)).await;
+    assert_eq!(moderator.moderate("show", json!({"action": "ban", "user_id": user_id})).await["type"], "ack");
+    let notice = troll.next_where(|v| v["type"] == "unsubscribed").await;
+    assert_eq!(notice["code"], "banned");
+    assert_eq!(troll.chat("show", "from the other node").await["code"], "banned");
+}

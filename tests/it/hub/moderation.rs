@@ -153,3 +153,23 @@ async fn every_moderation_action_is_in_the_log() {
     let (stranger, _) = user(&app, "eve@example.com").await;
     assert_eq!(app.get_authed("/api/v1/rooms/show/moderation-log", &stranger).await.status(), 403);
 }
+
+#[tokio::test]
+async fn a_pinned_message_is_announced_and_in_late_joiners_snapshots() {
+    let app = spawn_app().await;
+    let fixture = room_fixture(&app).await;
+    let (token, _) = user(&app, "vic@example.com").await;
+    let mut viewer = joined(&app, &token).await;
+    let mut moderator = joined(&app, &fixture.moderator).await;
+    let sent = viewer.chat("show", "free shipping today?").await;
+    let id = sent["result"]["message"]["id"].as_str().unwrap().to_string();
+    assert_eq!(moderator.moderate("show", json!({"action": "pin_message", "message_id": id})).await["type"], "ack");
+    assert_eq!(viewer.next_pub("chat.pinned").await["event"]["data"]["message"]["id"], id.as_str());
+    let mut late = WsClient::connect(&app, None).await;
+    let (_, snapshot) = late.subscribe("room:show", None).await;
+    assert_eq!(snapshot["state"]["pinned_message"]["text"], "free shipping today?");
+    let missing = moderator.moderate("show", json!({"action": "pin_message", "message_id": "nope"})).await;
+    assert_eq!(missing["code"], "message_not_found");
+    moderator.moderate("show", json!({"action": "unpin_message"})).await;
+    assert_eq!(viewer.next_pub("chat.pinned").await["event"]["data"]["message"], Value::Null);
+}
