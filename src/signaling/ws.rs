@@ -25,7 +25,10 @@ use crate::error::ApiError;
 /// under this get an error frame, bigger ones end the connection.
 const HARD_MESSAGE_LIMIT: usize = 64 * 1024;
 const READ_BUFFER_BYTES: usize = 4 * 1024;
-/// Malformed frames tolerated before the connection is closed.
+/// Frames a client may send per second on average, and in one burst.
+const FRAMES_PER_SEC: f64 = 50.0;
+const FRAME_BURST: f64 = 100.0;
+/// Malformed or refused frames tolerated before the connection is closed.
 const MAX_BAD_FRAMES: u32 = 20;
 
 #[derive(Deserialize)]
@@ -86,16 +89,31 @@ async fn run(state: AppState, socket: WebSocket, identity: Option<Identity>) {
     let idle = tokio::time::sleep(config.idle_timeout);
     tokio::pin!(idle);
     let mut bad_frames = 0u32;
+    let mut budget = FrameBudget::new(std::time::Instant::now());
     let mut writer_done = false;
     loop {
         tokio::select! {
             _ = &mut writer => {
                 writer_done = true;
+                // The close frame is out: finish the closing handshake by
+                // reading (and dropping) what the client already sent, so the
+                // socket is not reset under the close frame.
+                let drain = async { while let Some(Ok(message)) = stream.next().await { if matches!(message, Message::Close(_)) { break } } };
+                let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
                 break;
             }
             frame = stream.next() => {
                 idle.as_mut().reset(tokio::time::Instant::now() + config.idle_timeout);
+                let over_budget = matches!(frame, Some(Ok(Message::Text(_) | Message::Binary(_)))) && !budget.take(std::time::Instant::now());
                 let accepted = match frame {
+                    Some(Ok(Message::Text(_) | Message::Binary(_))) if over_budget => {
+                        let mut error = ServerMessage::error(None, "rate_limited", "too many frames; slow down");
+                        if let ServerMessage::Error { retry_after_ms, .. } = &mut error {
+                            *retry_after_ms = Some(1000 / FRAMES_PER_SEC as u64);
+                        }
+                        hub.send_to(conn, &error);
+                        false
+                    }
                     Some(Ok(Message::Text(text))) if text.len() > config.max_frame_bytes => {
                         let message = format!("frames are limited to {} bytes", config.max_frame_bytes);
                         hub.send_to(conn, &ServerMessage::error(None, "frame_too_large", message));
@@ -169,5 +187,46 @@ async fn write_loop(
                 }
             }
         }
+    }
+}
+
+/// A token bucket over a connection's inbound frames, so one client cannot
+/// make the hub do unbounded work (snapshots, store reads) on its behalf.
+struct FrameBudget {
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl FrameBudget {
+    fn new(now: std::time::Instant) -> FrameBudget {
+        FrameBudget { tokens: FRAME_BURST, at: now }
+    }
+
+    fn take(&mut self, now: std::time::Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * FRAMES_PER_SEC).min(FRAME_BURST);
+        self.at = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn the_frame_budget_allows_a_burst_then_the_steady_rate() {
+        let start = Instant::now();
+        let mut budget = FrameBudget::new(start);
+        assert!((0..100).all(|_| budget.take(start)));
+        assert!(!budget.take(start));
+        assert!(budget.take(start + Duration::from_millis(20)));
+        assert!(!budget.take(start + Duration::from_millis(20)));
     }
 }

@@ -20,6 +20,7 @@ pub struct WsClient {
     /// Frames read while waiting for something else.
     pending: VecDeque<Value>,
     pub connected: Value,
+    closed_with: Option<u16>,
 }
 
 /// How a connection ended.
@@ -55,7 +56,7 @@ impl WsClient {
     }
 
     async fn start(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> WsClient {
-        let mut client = WsClient { ws, next_id: 1, pending: VecDeque::new(), connected: Value::Null };
+        let mut client = WsClient { ws, next_id: 1, pending: VecDeque::new(), connected: Value::Null, closed_with: None };
         let connected = client.next().await;
         assert_eq!(connected["type"], "connected", "{connected}");
         assert_eq!(connected["v"], 1);
@@ -150,6 +151,29 @@ impl WsClient {
         frame["type"] = json!("moderate");
         frame["room"] = json!(room);
         self.request(frame).await
+    }
+
+    /// The next frame, or None once the server ends the connection (its
+    /// close code is then in `close_code()`).
+    pub async fn next_or_end(&mut self) -> Option<Value> {
+        if let Some(v) = self.pending.pop_front() {
+            return Some(v);
+        }
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(text.as_str()).expect("server frames are JSON")),
+                Some(Ok(Message::Close(frame))) => {
+                    self.closed_with = frame.map(|f| u16::from(f.code));
+                    return None;
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    pub fn close_code(&self) -> Option<u16> {
+        self.closed_with
     }
 
     /// Reads until the server ends the connection; returns how.

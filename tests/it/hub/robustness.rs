@@ -101,3 +101,22 @@ async fn a_frame_over_the_hard_limit_closes_that_connection_only() {
     seller.chat("show", "unaffected").await;
     assert_eq!(bystander.next_pub("chat.message").await["event"]["data"]["text"], "unaffected");
 }
+
+#[tokio::test]
+async fn a_client_flooding_frames_is_refused_then_disconnected() {
+    let app = spawn_app().await;
+    let mut flooder = WsClient::connect(&app, None).await;
+    for i in 0..300 {
+        flooder.send(json!({"type": "ping", "id": i})).await;
+    }
+    let mut refused = 0;
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), flooder.next_or_end()).await.expect("frames or a close") {
+            Some(frame) if frame["code"] == "rate_limited" => refused += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert!(refused > 0, "some frames were refused as rate_limited");
+    assert_eq!(flooder.close_code(), Some(3501));
+}
