@@ -30,6 +30,8 @@ pub struct AppState {
     pub livekit: LiveKitKeys,
     /// Commerce: payment provider, webhook key, order hold time.
     pub commerce: crate::commerce::Commerce,
+    /// The signaling hub: `/ws`, and `publish` / `push_to_user` for other modules.
+    pub hub: crate::signaling::Hub,
 }
 
 impl AppState {
@@ -71,6 +73,14 @@ impl Application {
             store.issue_setup_token(&hash_opaque_token(&token), SETUP_TOKEN_TTL.as_millis() as i64).await?;
             Some(token)
         };
+        let hub = crate::signaling::Hub::start(
+            store.clone(),
+            crate::signaling::Broker::for_kv(&kv, settings.redis_url.as_deref()),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .context("cannot start the signaling hub")?;
         let listener = TcpListener::bind((settings.bind_address, settings.http_port))
             .await
             .with_context(|| format!("cannot listen on {}:{}", settings.bind_address, settings.http_port))?;
@@ -86,6 +96,7 @@ impl Application {
             settings: Arc::new(settings),
             store,
             kv,
+            hub,
         };
         Ok(Application { listener, state, setup_token })
     }
@@ -124,7 +135,13 @@ impl Application {
                 limiter.forget_idle();
             }
         });
+        let hub = self.state.hub.clone();
         let router = crate::api::router(self.state);
+        // WebSocket connections are told to reconnect elsewhere (3001) as soon as shutdown starts.
+        let shutdown = async move {
+            shutdown.await;
+            hub.close_all(crate::signaling::protocol::Disconnect::Shutdown);
+        };
         let result = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;

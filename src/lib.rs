@@ -11,6 +11,7 @@ pub mod kv;
 pub mod live;
 pub mod livekit;
 pub mod secrets;
+pub mod signaling;
 pub mod store;
 pub mod telemetry;
 

@@ -90,6 +90,13 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?;
+        AuthUser::from_access_token(state, token).await
+    }
+}
+
+impl AuthUser {
+    /// Checks an access token however it arrived (header, WebSocket query or frame).
+    pub async fn from_access_token(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
         let claims = state.tokens.verify_access(token).map_err(|e| match e {
             TokenError::Expired => ApiError::unauthorized("token_expired", "the access token has expired; get a new one from /api/v1/auth/refresh"),
             _ => ApiError::unauthorized("invalid_token", "the access token is not valid; log in again"),

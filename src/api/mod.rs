@@ -104,6 +104,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(notifications::list))
         .routes(routes!(notifications::mark_read))
         .routes(routes!(notifications::mark_all_read))
+        .routes(routes!(crate::signaling::http::moderation_log))
+        .routes(routes!(crate::signaling::http::publish_event))
 }
 
 pub fn router(state: AppState) -> Router {
@@ -113,6 +115,8 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .route("/setup", get(setup::page))
+        // The signaling WebSocket (not JSON, so not in OpenAPI): docs/PROTOCOL.md.
+        .route("/ws", get(crate::signaling::ws::upgrade))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(crate::telemetry::record_http_metrics))

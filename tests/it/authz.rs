@@ -32,6 +32,7 @@ const SHOP_SELLER: &[Persona] = &[Seller, Admin];
 const ADMIN: &[Persona] = &[Admin];
 /// Only the customer who placed the fixture order (and owns its notification).
 const BUYER: &[Persona] = &[Customer];
+const ROOM_STAFF: &[Persona] = &[Moderator, Seller, Admin];
 const BUYER_OR_SELLER: &[Persona] = &[Customer, Seller, Admin];
 
 struct Rule {
@@ -73,6 +74,8 @@ fn rules() -> Vec<Rule> {
         Rule { method: "post", path: "/api/v1/payments/webhook", allowed: EVERYONE, body: |_, _| json!({"type": "payment.succeeded", "payment_id": "x"}) },
         Rule { method: "get", path: "/api/v1/products/{id}", allowed: EVERYONE, body: no_body },
         Rule { method: "get", path: "/api/v1/rooms/{room}", allowed: EVERYONE, body: no_body },
+        Rule { method: "post", path: "/api/v1/rooms/{room}/events", allowed: SHOP_SELLER, body: |_, _| json!({"kind": "product.pinned", "data": {"product_id": "p1"}}) },
+        Rule { method: "get", path: "/api/v1/rooms/{room}/moderation-log", allowed: ROOM_STAFF, body: no_body },
         Rule { method: "post", path: "/api/v1/rooms/{room}/stream-key", allowed: SHOP_SELLER, body: no_body },
         Rule { method: "post", path: "/api/v1/rooms/{room}/token", allowed: SIGNED_IN, body: no_body },
         Rule { method: "get", path: "/api/v1/search", allowed: EVERYONE, body: no_body },

@@ -11,3 +11,4 @@ mod operations;
 mod requests;
 mod rooms;
 mod commerce;
+mod hub;

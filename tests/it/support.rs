@@ -22,7 +22,7 @@ pub struct TestApp {
     pub address: String,
     /// Closed when the TestApp is dropped, so a test that starts many servers
     /// does not exhaust PostgreSQL's connection slots.
-    store: streamcart::store::Store,
+    store: Option<streamcart::store::Store>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub client: reqwest::Client,
     pub setup_token: Option<String>,
@@ -61,7 +61,7 @@ pub async fn launch(settings: Settings, data_dir: tempfile::TempDir) -> TestApp 
     tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
     }));
-    TestApp { address, store, shutdown: Some(shutdown), client: reqwest::Client::new(), setup_token, data_dir, settings }
+    TestApp { address, store: Some(store), shutdown: Some(shutdown), client: reqwest::Client::new(), setup_token, data_dir, settings }
 }
 
 /// Creates an empty schema and returns a URL whose connections use it.
@@ -79,14 +79,18 @@ impl Drop for TestApp {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        let store = self.store.clone();
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        if let (Some(store), Ok(runtime)) = (self.store.take(), tokio::runtime::Handle::try_current()) {
             runtime.spawn(async move { store.close().await });
         }
     }
 }
 
 impl TestApp {
+    /// A handle on a server running in another process (the test owns its lifetime).
+    pub fn external(address: String, data_dir: tempfile::TempDir, settings: Settings) -> TestApp {
+        TestApp { address, store: None, shutdown: None, client: reqwest::Client::new(), setup_token: None, data_dir, settings }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -178,4 +182,12 @@ impl CuttableProxy {
     pub fn restore(&self) {
         self.cut.store(false, Ordering::SeqCst);
     }
+}
+
+/// A second server process sharing `other`'s store, Redis prefix and
+/// secrets: another node of the same deployment (or the same one restarted).
+pub async fn spawn_app_sharing(other: &TestApp) -> TestApp {
+    let mut settings = other.settings.clone();
+    settings.http_port = 0;
+    launch(settings, tempfile::tempdir().expect("temp dir")).await
 }

@@ -1,0 +1,371 @@
+//! One connection's requests: parses each frame, checks who may do what
+//! (rooms' visibility, `Store::room_rights`), talks to the store and the hub,
+//! and answers with an `ack` or a typed `error` carrying the request's id.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use super::channel::ChannelName;
+use super::core::{ConnId, Refusal, SubscribeStep};
+use super::hub::{Hub, HubError};
+use super::protocol::{ClientMessage, Disconnect, Event, ModerationAction, Position, ServerMessage};
+use super::rules::SanctionKind;
+use super::store::ModerationChange;
+use crate::api::extract::AuthUser;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::store::{now_ms, RoomRow, StoreError};
+
+/// A signed-in connection's user.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub user_id: String,
+    pub display_name: String,
+    pub is_admin: bool,
+}
+
+impl Identity {
+    /// Checks an access token exactly as the HTTP API does.
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Identity, ApiError> {
+        let user = AuthUser::from_access_token(state, token).await?;
+        let row = state.store.user_by_id(&user.user_id).await?.ok_or_else(|| ApiError::unauthorized("invalid_token", "the access token is not valid; log in again"))?;
+        Ok(Identity { user_id: row.id, display_name: row.display_name, is_admin: user.is_admin })
+    }
+}
+
+#[derive(Clone)]
+struct RoomAccess {
+    row: RoomRow,
+    /// Seller or moderator of the room's shop, or an admin.
+    staff: bool,
+}
+
+pub struct Session {
+    state: AppState,
+    hub: Hub,
+    conn: ConnId,
+    identity: Option<Identity>,
+    rooms: HashMap<String, RoomAccess>,
+}
+
+/// How a request was answered.
+enum Reply {
+    Ack(Value),
+    /// The core already sent the ack (it must precede publications).
+    Sent,
+}
+
+type Outcome = Result<Reply, Refusal>;
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Refusal {
+        refusal_of(ApiError::from(e))
+    }
+}
+
+impl From<HubError> for Refusal {
+    fn from(e: HubError) -> Refusal {
+        match e {
+            HubError::Store(e) => e.into(),
+            HubError::Broker(e) => {
+                tracing::warn!(error = %e, "broker unavailable");
+                Refusal::new("broker_unavailable", "the message could not be delivered right now; retry shortly")
+            }
+        }
+    }
+}
+
+fn refusal_of(e: ApiError) -> Refusal {
+    let message = match &e {
+        ApiError::Internal(_) => "something went wrong on our side; retry shortly".to_string(),
+        other => other.to_string(),
+    };
+    Refusal::new(e.code(), message)
+}
+
+fn room_not_found() -> Refusal {
+    Refusal::new("room_not_found", "no room has this name")
+}
+
+impl Session {
+    pub fn new(state: AppState, conn: ConnId, identity: Option<Identity>) -> Session {
+        let hub = state.hub.clone();
+        Session { state, hub, conn, identity, rooms: HashMap::new() }
+    }
+
+    /// Handles one text frame; false when it was malformed.
+    pub async fn handle_text(&mut self, text: &str) -> bool {
+        let value: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                self.hub.send_to(self.conn, &ServerMessage::error(None, "invalid_json", format!("the frame is not valid JSON: {e}")));
+                return false;
+            }
+        };
+        let id = value.get("id").and_then(Value::as_u64);
+        let message: ClientMessage = match serde_json::from_value(value) {
+            Ok(m) => m,
+            Err(e) => {
+                self.hub.send_to(self.conn, &ServerMessage::error(id, "invalid_message", format!("{e}; see docs/PROTOCOL.md")));
+                return false;
+            }
+        };
+        let outcome = match message {
+            ClientMessage::Connect { token, .. } => self.connect(&token, id).await,
+            ClientMessage::Subscribe { channel, recover, .. } => self.subscribe(&channel, recover, id).await,
+            ClientMessage::Unsubscribe { channel, .. } => self.unsubscribe(&channel),
+            ClientMessage::ChatSend { room, text, .. } => self.chat(&room, &text).await,
+            ClientMessage::React { room, kind, count, .. } => self.react(&room, &kind, count.unwrap_or(1)),
+            ClientMessage::Moderate { room, action, .. } => self.moderate(&room, action).await,
+            ClientMessage::ModerationLog { room, .. } => self.moderation_log(&room).await,
+            ClientMessage::Ping { .. } => {
+                self.hub.send_to(self.conn, &ServerMessage::Pong { id });
+                Ok(Reply::Sent)
+            }
+            ClientMessage::Pong {} => Ok(Reply::Sent),
+        };
+        match outcome {
+            Ok(Reply::Ack(result)) => {
+                if id.is_some() {
+                    self.hub.send_to(self.conn, &ServerMessage::Ack { id, result });
+                }
+            }
+            Ok(Reply::Sent) => {}
+            Err(refusal) => self.hub.send_to(self.conn, &refusal.to_message(id)),
+        }
+        true
+    }
+
+    fn identity(&self) -> Result<&Identity, Refusal> {
+        self.identity.as_ref().ok_or_else(|| Refusal::new("login_required", "sign in first: send a connect frame with your access token"))
+    }
+
+    async fn connect(&mut self, token: &str, id: Option<u64>) -> Outcome {
+        if self.identity.is_some() {
+            return Err(Refusal::new("already_authenticated", "this connection is already signed in"));
+        }
+        match Identity::from_token(&self.state, token).await {
+            Ok(identity) => {
+                let user_id = identity.user_id.clone();
+                self.hub.with_core(|core| (core.authenticate(self.conn, user_id.clone()), Vec::new()));
+                self.identity = Some(identity);
+                self.rooms.clear();
+                Ok(Reply::Ack(json!({ "user_id": user_id })))
+            }
+            Err(e) => {
+                let refusal = refusal_of(e);
+                self.hub.send_to(self.conn, &refusal.to_message(id));
+                self.hub.kick(self.conn, Disconnect::InvalidToken);
+                Ok(Reply::Sent)
+            }
+        }
+    }
+
+    /// The room, if this connection may see it; cached for the connection.
+    async fn room_access(&mut self, name: &str) -> Result<RoomAccess, Refusal> {
+        if let Some(access) = self.rooms.get(name) {
+            return Ok(access.clone());
+        }
+        let row = self.state.store.room_by_name(name).await?.ok_or_else(room_not_found)?;
+        let staff = match &self.identity {
+            Some(identity) => identity.is_admin || self.state.store.room_rights(&row, &identity.user_id).await?.can_moderate(),
+            None => false,
+        };
+        if !row.is_public() && !staff {
+            return Err(room_not_found());
+        }
+        let access = RoomAccess { row, staff };
+        self.rooms.insert(name.to_string(), access.clone());
+        Ok(access)
+    }
+
+    async fn subscribe(&mut self, raw: &str, recover: Option<Position>, id: Option<u64>) -> Outcome {
+        let channel = ChannelName::parse(raw).ok_or_else(|| Refusal::new("invalid_channel", "channels are room:{name} or user:{id}"))?;
+        let mut room = None;
+        match &channel {
+            ChannelName::Room(name) => {
+                let access = self.room_access(name).await?;
+                if !self.hub.with_core(|core| (core.has_rules(name), Vec::new())) {
+                    self.hub.reload_rules(name, &access.row.id).await?;
+                }
+                room = Some(access.row);
+            }
+            ChannelName::User(user_id) => {
+                if self.identity()?.user_id != *user_id {
+                    return Err(Refusal::new("forbidden_channel", "you can subscribe only to your own user channel"));
+                }
+            }
+        }
+        self.hub.prepare_channel(&channel).await?;
+        let now = now_ms();
+        let step = self.hub.with_core(|core| match core.subscribe(self.conn, &channel, recover, id, now) {
+            Ok(SubscribeStep::Done(outputs)) => (Ok(None), outputs),
+            Ok(SubscribeStep::NeedsSnapshot { .. }) => (Ok(Some(())), Vec::new()),
+            Err(refusal) => (Err(refusal), Vec::new()),
+        })?;
+        if step.is_none() {
+            return Ok(Reply::Sent);
+        }
+        let state = match &room {
+            Some(row) => self.room_snapshot(row).await,
+            None => Ok(json!({})),
+        };
+        match state {
+            Ok(state) => {
+                self.hub.with_core(|core| ((), core.complete_snapshot(self.conn, &channel, id, state)));
+                Ok(Reply::Sent)
+            }
+            Err(refusal) => {
+                self.hub.with_core(|core| (core.unsubscribe(self.conn, &channel, now_ms()), Vec::new()));
+                Err(refusal)
+            }
+        }
+    }
+
+    async fn room_snapshot(&self, row: &RoomRow) -> Result<Value, Refusal> {
+        let viewer = self.identity.as_ref().map(|i| i.user_id.as_str());
+        let limit = self.hub.shell_config().snapshot_chat_messages;
+        let chat = self.state.store.recent_chat(&row.id, viewer, limit).await?;
+        let pinned = self.state.store.pinned_chat_message(&row.id).await?;
+        let slow_mode_secs = self.hub.with_core(|core| (core.slow_mode_secs(&row.name), Vec::new()));
+        Ok(json!({
+            "room": { "name": row.name, "title": row.title, "status": row.status, "visibility": row.visibility },
+            "live": row.status == "live",
+            "pinned_products": [],
+            "slow_mode_secs": slow_mode_secs,
+            "chat": chat,
+            "pinned_message": pinned,
+        }))
+    }
+
+    fn unsubscribe(&mut self, raw: &str) -> Outcome {
+        let channel = ChannelName::parse(raw).ok_or_else(|| Refusal::new("invalid_channel", "channels are room:{name} or user:{id}"))?;
+        if !self.hub.with_core(|core| (core.unsubscribe(self.conn, &channel, now_ms()), Vec::new())) {
+            return Err(Refusal::new("not_subscribed", "this connection is not subscribed to the channel"));
+        }
+        Ok(Reply::Ack(json!({ "channel": channel.to_string() })))
+    }
+
+    async fn chat(&mut self, room: &str, text: &str) -> Outcome {
+        let identity = self.identity()?.clone();
+        let access = self.room_access(room).await?;
+        let text = text.trim();
+        let now = now_ms();
+        let (user_id, verdict) = self.hub.with_core(|core| (core.check_chat(self.conn, room, text, access.staff, now), Vec::new()))?;
+        let row = self.state.store.insert_chat_message(&access.row.id, &user_id, &identity.display_name, text, verdict.shadow).await?;
+        let event = Event::new("chat.message", json!(row));
+        let channel = ChannelName::room(room);
+        if verdict.shadow {
+            self.hub.with_core(|core| ((), core.send_to_user_on(&user_id, &channel, event)));
+        } else {
+            self.hub.publish(&channel, event).await?;
+        }
+        Ok(Reply::Ack(json!({ "message": row })))
+    }
+
+    fn react(&mut self, room: &str, kind: &str, count: u32) -> Outcome {
+        self.hub.with_core(|core| (core.react(self.conn, room, kind, count), Vec::new()))?;
+        Ok(Reply::Ack(json!({})))
+    }
+
+    async fn require_staff(&mut self, room: &str) -> Result<(Identity, RoomAccess), Refusal> {
+        let identity = self.identity()?.clone();
+        let access = self.room_access(room).await?;
+        if !access.staff {
+            return Err(Refusal::new("not_room_moderator", "only the room's seller, its shop's moderators and admins can do this"));
+        }
+        Ok((identity, access))
+    }
+
+    async fn moderate(&mut self, room: &str, action: ModerationAction) -> Outcome {
+        let (identity, access) = self.require_staff(room).await?;
+        let store = &self.state.store;
+        let now = now_ms();
+        let target = match &action {
+            ModerationAction::Timeout { user_id, .. }
+            | ModerationAction::Ban { user_id }
+            | ModerationAction::Unban { user_id }
+            | ModerationAction::ShadowBan { user_id }
+            | ModerationAction::Unshadow { user_id } => Some(user_id.as_str()),
+            _ => None,
+        };
+        if let Some(user_id) = target {
+            if store.user_by_id(user_id).await?.is_none() {
+                return Err(Refusal::new("user_not_found", "no user has this id"));
+            }
+        }
+        let words;
+        let (change, detail, event) = match &action {
+            ModerationAction::DeleteMessage { message_id } => {
+                (ModerationChange::DeleteMessage { message_id }, String::new(), Some(Event::new("chat.deleted", json!({ "id": message_id }))))
+            }
+            ModerationAction::Timeout { user_id, seconds } => {
+                if !(1..=7 * 24 * 3600).contains(seconds) {
+                    return Err(Refusal::new("invalid_duration", "a timeout lasts 1 second to 7 days"));
+                }
+                let until = Some(now + *seconds as i64 * 1000);
+                (ModerationChange::Sanction { user_id, kind: SanctionKind::Timeout, until }, format!("{seconds} s"), None)
+            }
+            ModerationAction::Ban { user_id } => (ModerationChange::Sanction { user_id, kind: SanctionKind::Ban, until: None }, String::new(), None),
+            ModerationAction::Unban { user_id } => (ModerationChange::Lift { user_id, kind: SanctionKind::Ban }, String::new(), None),
+            ModerationAction::ShadowBan { user_id } => (ModerationChange::Sanction { user_id, kind: SanctionKind::Shadow, until: None }, String::new(), None),
+            ModerationAction::Unshadow { user_id } => (ModerationChange::Lift { user_id, kind: SanctionKind::Shadow }, String::new(), None),
+            ModerationAction::SlowMode { seconds } => {
+                if *seconds > 3600 {
+                    return Err(Refusal::new("invalid_duration", "slow mode is 0 (off) to 3600 seconds"));
+                }
+                (ModerationChange::SlowMode { seconds: *seconds }, format!("{seconds} s"), Some(Event::new("chat.slow_mode", json!({ "seconds": seconds }))))
+            }
+            ModerationAction::BlockedWords { words: raw } => {
+                words = parse_blocked_words(raw)?;
+                (ModerationChange::BlockedWords { words: &words }, format!("{} words", words.len()), None)
+            }
+            ModerationAction::PinMessage { message_id } => {
+                let message = store.visible_chat_message(&access.row.id, message_id).await?;
+                let event = message.map(|m| Event::new("chat.pinned", json!({ "message": m })));
+                (ModerationChange::Pin { message_id: Some(message_id) }, String::new(), event)
+            }
+            ModerationAction::UnpinMessage {} => {
+                (ModerationChange::Pin { message_id: None }, String::new(), Some(Event::new("chat.pinned", json!({ "message": null }))))
+            }
+        };
+        if !store.apply_moderation(&access.row.id, &identity.user_id, change, &detail).await? {
+            return Err(Refusal::new("message_not_found", "no visible message in this room has this id"));
+        }
+        let changes_rules = !matches!(
+            action,
+            ModerationAction::DeleteMessage { .. } | ModerationAction::PinMessage { .. } | ModerationAction::UnpinMessage {}
+        );
+        if changes_rules {
+            self.hub.rules_changed(room, &access.row.id).await?;
+        }
+        if let Some(event) = event {
+            self.hub.publish(&ChannelName::room(room), event).await?;
+        }
+        Ok(Reply::Ack(json!({ "ok": true })))
+    }
+
+    async fn moderation_log(&mut self, room: &str) -> Outcome {
+        let (_, access) = self.require_staff(room).await?;
+        let entries = self.state.store.moderation_log(&access.row.id, 100).await?;
+        Ok(Reply::Ack(json!({ "entries": entries })))
+    }
+}
+
+fn parse_blocked_words(raw: &[String]) -> Result<Vec<String>, Refusal> {
+    if raw.len() > 200 {
+        return Err(Refusal::new("invalid_words", "at most 200 blocked words"));
+    }
+    let mut words = Vec::new();
+    for word in raw {
+        let word = word.trim().to_lowercase();
+        if word.is_empty() || word.chars().count() > 40 {
+            return Err(Refusal::new("invalid_words", "each blocked word is 1 to 40 characters"));
+        }
+        if !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    Ok(words)
+}
