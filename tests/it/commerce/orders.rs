@@ -224,3 +224,22 @@ async fn a_payment_abandoned_mid_charge_is_failed_by_the_sweeper_and_the_order_c
     let statuses: Vec<&str> = paid["order"]["payments"].as_array().unwrap().iter().map(|p| p["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, vec!["failed", "succeeded"]);
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_commerce_endpoints() {
+    let app = spawn_app().await;
+    let doc: Value = app.client.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    for path in [
+        "/api/v1/shops/{shop}/products",
+        "/api/v1/search",
+        "/api/v1/cart",
+        "/api/v1/checkout",
+        "/api/v1/orders/{id}/pay",
+        "/api/v1/shops/{shop}/orders/{id}/status",
+        "/api/v1/payments/webhook",
+        "/api/v1/notifications",
+        "/api/v1/shops/{shop}/variants/{id}/stock/movements",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+}
