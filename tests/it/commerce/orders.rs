@@ -243,3 +243,26 @@ async fn the_openapi_document_describes_the_commerce_endpoints() {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
 }
+
+#[tokio::test]
+async fn the_buyer_and_the_seller_can_print_an_invoice_and_nobody_else_can() {
+    let app = spawn_app().await;
+    let seller = seller_with_shop(&app, "sam@example.com", "acme").await;
+    let rival = seller_with_shop(&app, "rita@example.com", "rival").await;
+    let p = super::product(&app, &seller, "acme", "<script>alert(1)</script> mug", &[("MUG-1", 1250, 5)]).await;
+    let pid = p["id"].as_str().unwrap();
+    post(&app, &seller, &format!("/api/v1/shops/acme/products/{pid}/publish"), json!({})).await;
+    let ann = buyer(&app, "ann@example.com").await;
+    add_to_cart(&app, &ann, p["variants"][0]["id"].as_str().unwrap(), 2).await;
+    let body: Value = checkout(&app, &ann, "k", Some(GOOD_CARD)).await.json().await.unwrap();
+    let id = body["orders"][0]["id"].as_str().unwrap();
+    let path = format!("/api/v1/orders/{id}/invoice");
+    let res = app.get_authed(&path, &ann).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = res.text().await.unwrap();
+    assert!(html.contains("MUG-1") && html.contains("25.00 USD"), "{html}");
+    assert!(!html.contains("<script>"), "product titles are escaped");
+    assert_eq!(app.get_authed(&path, &seller).await.status(), 200);
+    assert_eq!(app.get_authed(&path, &rival).await.status(), 404);
+}
