@@ -98,6 +98,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::my_orders))
         .routes(routes!(orders::get_order))
         .routes(routes!(orders::cancel_order))
+        .routes(routes!(orders::invoice))
         .routes(routes!(orders::shop_orders))
         .routes(routes!(orders::update_order_status))
         .routes(routes!(payments::payment_webhook))

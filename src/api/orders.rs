@@ -353,3 +353,34 @@ pub async fn update_order_status(
     let order = state.store.transition_order(&order.id, event, Actor::Seller, Some(&caller.user_id), note.as_deref()).await?;
     Ok(Json(order_view(&state, order, true).await?))
 }
+
+/// A printable HTML invoice for one order: for the customer who placed it and the sellers of its shop.
+#[utoipa::path(get, path = "/api/v1/orders/{id}/invoice", tag = "orders", security(("bearer" = [])), params(("id" = String, Path, description = "order id")),
+    responses((status = 200, description = "HTML invoice", content_type = "text/html", body = String), (status = 404, body = ErrorBody)))]
+pub async fn invoice(State(state): State<AppState>, caller: AuthUser, Path(id): Path<String>) -> Result<axum::response::Html<String>, ApiError> {
+    let order = state.store.order_by_id(&id).await?.ok_or_else(order_not_found)?;
+    if order.user_id != caller.user_id && !is_shop_seller(&state, &caller, &order.shop_id).await? {
+        return Err(order_not_found());
+    }
+    let items = state.store.order_items(std::slice::from_ref(&order.id)).await?;
+    let shop = state.store.shop_by_id(&order.shop_id).await?.map(|s| s.name).unwrap_or_default();
+    let customer = state.store.user_by_id(&order.user_id).await?.map(|u| u.email).unwrap_or_default();
+    let doc = crate::commerce::invoice::Invoice {
+        order_id: &order.id,
+        status: order.status.as_str(),
+        shop_name: &shop,
+        customer: &customer,
+        currency: &order.currency,
+        placed_at: order.created_at,
+        lines: items
+            .iter()
+            .map(|i| crate::commerce::invoice::InvoiceLine { sku: &i.sku, title: &i.title, unit_price: i.unit_price, quantity: i.quantity })
+            .collect(),
+        subtotal: order.totals.subtotal,
+        discount: order.totals.discount,
+        tax: order.totals.tax,
+        shipping: order.totals.shipping,
+        total: order.totals.total,
+    };
+    Ok(axum::response::Html(crate::commerce::invoice::render(&doc)))
+}

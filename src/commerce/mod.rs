@@ -9,6 +9,7 @@
 
 pub mod checkout;
 pub mod domain;
+pub mod invoice;
 pub mod order_state;
 pub mod page;
 pub mod payments;

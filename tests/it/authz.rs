@@ -70,6 +70,7 @@ fn rules() -> Vec<Rule> {
         Rule { method: "get", path: "/api/v1/orders", allowed: SIGNED_IN, body: no_body },
         Rule { method: "get", path: "/api/v1/orders/{id}", allowed: BUYER_OR_SELLER, body: no_body },
         Rule { method: "post", path: "/api/v1/orders/{id}/cancel", allowed: BUYER_OR_SELLER, body: no_body },
+        Rule { method: "get", path: "/api/v1/orders/{id}/invoice", allowed: BUYER_OR_SELLER, body: no_body },
         Rule { method: "post", path: "/api/v1/orders/{id}/pay", allowed: BUYER, body: |_, _| json!({"card_number": "4242424242424242"}) },
         Rule { method: "post", path: "/api/v1/payments/webhook", allowed: EVERYONE, body: |_, _| json!({"type": "payment.succeeded", "payment_id": "x"}) },
         Rule { method: "get", path: "/api/v1/products/{id}", allowed: EVERYONE, body: no_body },

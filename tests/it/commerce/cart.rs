@@ -102,3 +102,22 @@ async fn an_expired_coupon_or_one_below_its_minimum_spend_gives_no_discount() {
     let cart = get(&app, &ann, "/api/v1/cart").await;
     assert_eq!(cart["item_count"], 1, "a refused checkout leaves the cart as it was");
 }
+
+#[tokio::test]
+async fn a_platform_coupon_from_an_admin_discounts_every_shop_and_sellers_cannot_create_one() {
+    let app = spawn_app().await;
+    let admin: Value = app.create_admin().await;
+    let admin = admin["access_token"].as_str().unwrap();
+    let acme = seller_with_shop(&app, "sam@example.com", "acme").await;
+    let other = seller_with_shop(&app, "olga@example.com", "other").await;
+    let tee = published_variant(&app, &acme, "acme", "TEE", 2000, 10).await;
+    let vase = published_variant(&app, &other, "other", "VASE", 3000, 3).await;
+    let res = post(&app, &acme, "/api/v1/coupons", json!({"code": "ALL20", "kind": "percent", "amount": 20})).await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(post(&app, admin, "/api/v1/coupons", json!({"code": "ALL20", "kind": "percent", "amount": 20})).await.status(), 201);
+    let ann = buyer(&app, "ann@example.com").await;
+    add_to_cart(&app, &ann, &tee, 1).await;
+    add_to_cart(&app, &ann, &vase, 1).await;
+    let cart: Value = put(&app, &ann, "/api/v1/cart/coupon", json!({"code": "all20"})).await.json().await.unwrap();
+    assert_eq!((cart["groups"][0]["discount"].as_i64(), cart["groups"][1]["discount"].as_i64()), (Some(400), Some(600)));
+}

@@ -224,3 +224,45 @@ async fn a_payment_abandoned_mid_charge_is_failed_by_the_sweeper_and_the_order_c
     let statuses: Vec<&str> = paid["order"]["payments"].as_array().unwrap().iter().map(|p| p["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, vec!["failed", "succeeded"]);
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_commerce_endpoints() {
+    let app = spawn_app().await;
+    let doc: Value = app.client.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    for path in [
+        "/api/v1/shops/{shop}/products",
+        "/api/v1/search",
+        "/api/v1/cart",
+        "/api/v1/checkout",
+        "/api/v1/orders/{id}/pay",
+        "/api/v1/shops/{shop}/orders/{id}/status",
+        "/api/v1/payments/webhook",
+        "/api/v1/notifications",
+        "/api/v1/shops/{shop}/variants/{id}/stock/movements",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+}
+
+#[tokio::test]
+async fn the_buyer_and_the_seller_can_print_an_invoice_and_nobody_else_can() {
+    let app = spawn_app().await;
+    let seller = seller_with_shop(&app, "sam@example.com", "acme").await;
+    let rival = seller_with_shop(&app, "rita@example.com", "rival").await;
+    let p = super::product(&app, &seller, "acme", "<script>alert(1)</script> mug", &[("MUG-1", 1250, 5)]).await;
+    let pid = p["id"].as_str().unwrap();
+    post(&app, &seller, &format!("/api/v1/shops/acme/products/{pid}/publish"), json!({})).await;
+    let ann = buyer(&app, "ann@example.com").await;
+    add_to_cart(&app, &ann, p["variants"][0]["id"].as_str().unwrap(), 2).await;
+    let body: Value = checkout(&app, &ann, "k", Some(GOOD_CARD)).await.json().await.unwrap();
+    let id = body["orders"][0]["id"].as_str().unwrap();
+    let path = format!("/api/v1/orders/{id}/invoice");
+    let res = app.get_authed(&path, &ann).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = res.text().await.unwrap();
+    assert!(html.contains("MUG-1") && html.contains("25.00 USD"), "{html}");
+    assert!(!html.contains("<script>"), "product titles are escaped");
+    assert_eq!(app.get_authed(&path, &seller).await.status(), 200);
+    assert_eq!(app.get_authed(&path, &rival).await.status(), 404);
+}
