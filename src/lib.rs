@@ -8,6 +8,7 @@ pub mod demo;
 pub mod error;
 pub mod kv;
 pub mod secrets;
+pub mod sfu;
 pub mod store;
 pub mod telemetry;
 

@@ -66,6 +66,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))
+        .merge(crate::sfu::http::routes())
 }
 
 pub fn router(state: AppState) -> Router {

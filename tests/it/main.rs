@@ -9,3 +9,4 @@ mod admin;
 mod operations;
 mod requests;
 mod rooms;
+mod sfu_whip_whep;
