@@ -10,3 +10,4 @@ mod operations;
 mod requests;
 mod rooms;
 mod sfu_whip_whep;
+mod sfu_media;
