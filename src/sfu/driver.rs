@@ -200,7 +200,7 @@ impl Driver {
             }
         }
         self.drain(id);
-        tracing::info!(room = room.name, session = created.session, "publisher joined");
+        tracing::info!(room = room.name, session = created.session.get(..8).unwrap_or_default(), "publisher joined");
         Ok(created)
     }
 
@@ -210,7 +210,7 @@ impl Driver {
         let rtc = codecs::room_config(&self.cert, &slot.codecs).enable_bwe(Some(Bitrate::kbps(1_500))).build(Instant::now());
         let (id, created) = self.open_session(rtc, &room, Role::Viewer, offer_sdp)?;
         self.drain(id);
-        tracing::info!(room = room.name, session = created.session, "viewer joined");
+        tracing::info!(room = room.name, session = created.session.get(..8).unwrap_or_default(), "viewer joined");
         Ok(created)
     }
 
