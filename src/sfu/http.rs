@@ -32,9 +32,9 @@ const TRICKLE: &str = "application/trickle-ice-sdpfrag";
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(whip_offer, whip_options))
-        .routes(routes!(whip_patch, whip_delete))
+        .routes(routes!(whip_patch, whip_delete, whip_session_options))
         .routes(routes!(whep_offer, whep_options))
-        .routes(routes!(whep_patch, whep_delete))
+        .routes(routes!(whep_patch, whep_delete, whep_session_options))
         .layer(cors())
 }
 
@@ -163,6 +163,24 @@ pub async fn whip_options(State(state): State<AppState>) -> Response {
 #[utoipa::path(options, path = "/whep/{room}", tag = "media", params(("room" = String, Path)), responses((status = 204)))]
 pub async fn whep_options(State(state): State<AppState>) -> Response {
     options_response(&state)
+}
+
+/// CORS preflight target for a publishing session (browsers PATCH and DELETE it).
+#[utoipa::path(options, path = "/whip/{room}/{session}", tag = "media", params(("room" = String, Path), ("session" = String, Path)), responses((status = 204)))]
+pub async fn whip_session_options() -> Response {
+    session_options_response()
+}
+
+/// CORS preflight target for a playing session.
+#[utoipa::path(options, path = "/whep/{room}/{session}", tag = "media", params(("room" = String, Path), ("session" = String, Path)), responses((status = 204)))]
+pub async fn whep_session_options() -> Response {
+    session_options_response()
+}
+
+fn session_options_response() -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert("accept-patch", HeaderValue::from_static(TRICKLE));
+    response
 }
 
 fn options_response(state: &AppState) -> Response {

@@ -308,4 +308,17 @@ async fn browsers_may_call_whip_cross_origin_and_read_the_location() {
     assert_eq!(res.status(), 201);
     let exposed = header(&res, "access-control-expose-headers").to_lowercase();
     assert!(exposed.contains("location") && exposed.contains("etag") && exposed.contains("link"), "{exposed}");
+    // The session resource is PATCHed (trickle ICE) and DELETEd cross-origin too.
+    let location = header(&res, "location");
+    let res = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url(&location))
+        .header("origin", "http://localhost:8000")
+        .header("access-control-request-method", "PATCH")
+        .header("access-control-request-headers", "content-type, if-match")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    assert_eq!(header(&res, "access-control-allow-origin"), "*");
 }
