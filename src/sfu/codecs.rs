@@ -122,7 +122,10 @@ fn is_forwardable(p: &PayloadParams) -> bool {
 /// The session config for a peer of a room whose publisher sends `codecs`.
 pub fn room_config(cert: &DtlsCert, codecs: &[PayloadParams]) -> RtcConfig {
     let mut config = base_config(cert);
-    *config.codec_config() = CodecConfig::new_from_payload_params(codecs.to_vec());
+    // Fresh (unlocked) params: each peer numbers its payload types its own way, and
+    // str0m must be free to adopt the peer's numbers for the same codec.
+    let fresh = codecs.iter().map(|p| PayloadParams::new(p.pt(), p.resend(), p.spec())).collect();
+    *config.codec_config() = CodecConfig::new_from_payload_params(fresh);
     config
 }
 
@@ -136,8 +139,10 @@ pub fn check_viewer(cert: &DtlsCert, sdp: &str, codecs: &[PayloadParams]) -> Res
         let published = codecs.iter().find(|p| p.spec().codec.kind() == kind);
         let wanted = kinds.contains(&kind);
         let (Some(published), true) = (published, wanted) else { continue };
+        // The section must have negotiated the published codec (the only one of its kind
+        // in this config), not merely exist.
         let matched = media.iter().filter(|(_, k)| *k == kind).any(|(mid, _)| {
-            rtc.writer(*mid).and_then(|w| w.match_params(*published)).is_some()
+            rtc.writer(*mid).is_some_and(|w| w.payload_params().any(|p| p.spec().codec == published.spec().codec))
         });
         if !matched {
             return Err(CodecError::Unsupported(format!(
@@ -214,6 +219,30 @@ pub(crate) mod tests {
             assert!(publisher_codecs(&cert, garbage).is_err(), "{garbage:?}");
             assert!(check_viewer(&cert, garbage, &[]).is_err() || garbage.is_empty(), "{garbage:?}");
         }
+    }
+
+    #[test]
+    fn a_viewer_numbering_payload_types_differently_still_gets_the_published_codec() {
+        let cert = test_cert();
+        let publisher = publisher_offer(|c| {
+            let mut c = c.clear_codecs();
+            c.codec_config().add_h264(102.into(), None, true, 0x42e01f);
+            c.enable_opus(true, false)
+        });
+        let codecs = publisher_codecs(&cert, &publisher).unwrap();
+        let viewer = client_offer(
+            |c| {
+                let mut c = c.clear_codecs();
+                c.codec_config().add_h264(101.into(), Some(102.into()), true, 0x42e01f);
+                c.enable_opus(true, false)
+            },
+            &[(MediaKind::Audio, Direction::RecvOnly), (MediaKind::Video, Direction::RecvOnly)],
+        );
+        assert_eq!(check_viewer(&cert, &viewer, &codecs), Ok(()));
+        let mut rtc = room_config(&cert, &codecs).build(Instant::now());
+        let answer = rtc.sdp_api().accept_offer(parse_offer(&viewer).unwrap()).unwrap().to_sdp_string();
+        assert!(answer.contains("a=rtpmap:101 H264/90000"), "answered with the viewer's numbering: {answer}");
+        assert!(answer.to_lowercase().contains("opus/48000"), "{answer}");
     }
 
     #[test]

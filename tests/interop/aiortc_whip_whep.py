@@ -60,7 +60,11 @@ async def negotiate(session, pc, url, token=None):
         if res.status != 201:
             raise RuntimeError(f"POST {url} -> {res.status} {answer}")
         location = res.headers.get("Location")
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    except Exception:
+        print(f"  the answer from {url} was refused by aiortc:\n{answer}\n  to the offer:\n{pc.localDescription.sdp}")
+        raise
     return location
 
 
