@@ -11,9 +11,8 @@
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -35,15 +34,22 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(whip_patch, whip_delete, whip_session_options))
         .routes(routes!(whep_offer, whep_options))
         .routes(routes!(whep_patch, whep_delete, whep_session_options))
-        .layer(cors())
+        .layer(axum::middleware::map_response(cors))
 }
 
-fn cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::any())
-        .allow_methods([Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH])
-        .expose_headers([header::LOCATION, header::ETAG, header::LINK, header::HeaderName::from_static("accept-patch")])
+/// Every WHIP/WHEP response may be read cross-origin, with the resource headers exposed.
+/// (Preflights are answered by the OPTIONS handlers, which also serve plain OPTIONS.)
+async fn cors(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location, ETag, Link, Accept-Patch, Accept-Post"));
+    response
+}
+
+fn allow_cross_origin(headers: &mut HeaderMap, methods: &'static str) {
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization, Content-Type, If-Match"));
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -179,7 +185,9 @@ pub async fn whep_session_options() -> Response {
 
 fn session_options_response() -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert("accept-patch", HeaderValue::from_static(TRICKLE));
+    let headers = response.headers_mut();
+    headers.insert("accept-patch", HeaderValue::from_static(TRICKLE));
+    allow_cross_origin(headers, "PATCH, DELETE, OPTIONS");
     response
 }
 
@@ -187,6 +195,7 @@ fn options_response(state: &AppState) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
     headers.insert("accept-post", HeaderValue::from_static(SDP));
+    allow_cross_origin(headers, "POST, OPTIONS");
     add_ice_server_links(state, headers);
     response
 }

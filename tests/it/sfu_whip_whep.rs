@@ -322,3 +322,17 @@ async fn browsers_may_call_whip_cross_origin_and_read_the_location() {
     assert!(res.status().is_success());
     assert_eq!(header(&res, "access-control-allow-origin"), "*");
 }
+
+#[tokio::test]
+async fn configured_stun_servers_are_advertised_as_ice_server_links() {
+    let settings = streamcart::Settings::from_yaml("rtc:\n  stun_servers: [\"stun.example.com:3478\"]\n", "/tmp/unused").unwrap();
+    assert_eq!(settings.rtc_stun_servers, vec!["stun.example.com:3478".to_string()]);
+    let app = crate::support::spawn_app_with(|s| s.rtc_stun_servers = vec!["stun.example.com:3478".into()]).await;
+    let (token, _) = room(&app, "spring", "public").await;
+    let res = post_sdp(&app, "/whip/spring", Some(&token), &publisher_offer()).await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(header(&res, "link"), "<stun:stun.example.com:3478>; rel=\"ice-server\"");
+    let res = app.client.request(reqwest::Method::OPTIONS, app.url("/whip/spring")).send().await.unwrap();
+    assert_eq!(header(&res, "link"), "<stun:stun.example.com:3478>; rel=\"ice-server\"");
+    assert_eq!(header(&res, "accept-post"), "application/sdp");
+}
