@@ -23,6 +23,7 @@ use tokio::net::UdpSocket;
 struct Counters {
     datagrams: AtomicU64,
     frames: AtomicU64,
+    connected: AtomicU64,
 }
 
 struct Args {
@@ -93,7 +94,10 @@ async fn drive(mut rtc: Rtc, socket: UdpSocket, publish: Option<(Mid, Mid, u64)>
                 Ok(Output::Transmit(t)) => {
                     let _ = socket.send_to(&t.contents, t.destination).await;
                 }
-                Ok(Output::Event(Event::Connected)) => connected = true,
+                Ok(Output::Event(Event::Connected)) => {
+                    connected = true;
+                    counters.connected.fetch_add(1, Ordering::Relaxed);
+                }
                 Ok(Output::Event(Event::MediaData(d))) if d.params.spec().codec.is_video() => {
                     counters.frames.fetch_add(1, Ordering::Relaxed);
                 }
@@ -137,6 +141,7 @@ async fn drive(mut rtc: Rtc, socket: UdpSocket, publish: Option<(Mid, Mid, u64)>
 #[tokio::main]
 async fn main() {
     let a = args();
+    let t_start = Instant::now();
     let http = reqwest::Client::new();
     let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let reg: Value = http
@@ -153,7 +158,8 @@ async fn main() {
     let name = room["room"]["name"].as_str().unwrap().to_string();
 
     let warmup = Duration::from_secs(3);
-    let end = Instant::now() + warmup + Duration::from_secs(a.seconds) + Duration::from_secs(2);
+    // Peers run until the process exits after printing.
+    let end = Instant::now() + Duration::from_secs(3600);
     let frame_bytes = a.kbps * 1000 / 8 / 30;
     let sent = Arc::new(Counters::default());
     let (rtc, socket, audio, video) = connect(&http, &format!("{}/whip/{name}", a.url), Some(&token), true).await;
@@ -163,19 +169,25 @@ async fn main() {
         let (rtc, socket, _, _) = connect(&http, &format!("{}/whep/{name}", a.url), None, false).await;
         tokio::spawn(drive(rtc, socket, None, received.clone(), end));
     }
+    let joined = Instant::now();
     tokio::time::sleep(warmup).await;
     let (d0, f0, s0, cpu0, t0) = (received.datagrams.load(Ordering::Relaxed), received.frames.load(Ordering::Relaxed), sent.frames.load(Ordering::Relaxed), a.pid.and_then(cpu_ticks), Instant::now());
+    let me0 = cpu_ticks(std::process::id());
     tokio::time::sleep(Duration::from_secs(a.seconds)).await;
     let (d1, f1, s1, cpu1, secs) = (received.datagrams.load(Ordering::Relaxed), received.frames.load(Ordering::Relaxed), sent.frames.load(Ordering::Relaxed), a.pid.and_then(cpu_ticks), t0.elapsed().as_secs_f64());
+    let me1 = cpu_ticks(std::process::id());
     let expected = (s1 - s0) * a.viewers as u64;
     let got = f1 - f0;
     let ticks_per_sec = 100.0; // Linux USER_HZ
-    println!("viewers: {}", a.viewers);
+    println!("viewers: {} ({} connected)", a.viewers, received.connected.load(Ordering::Relaxed));
     println!("publisher: {} kbps video at 30 fps ({frame_bytes} B frames) + Opus", a.kbps);
-    println!("measured over: {secs:.1} s");
+    println!("measured over: {secs:.1} s (after {:.1} s to connect everyone and {} s of warm-up)", joined.duration_since(t_start).as_secs_f64(), warmup.as_secs());
     println!("datagrams delivered to viewers: {:.0}/s", (d1 - d0) as f64 / secs);
     println!("video frames delivered: {got} of {expected} ({:.2}% missing)", 100.0 * (expected.saturating_sub(got)) as f64 / expected.max(1) as f64);
     if let (Some(c0), Some(c1)) = (cpu0, cpu1) {
         println!("server CPU: {:.1}% of one core", 100.0 * (c1 - c0) as f64 / ticks_per_sec / secs);
+    }
+    if let (Some(c0), Some(c1)) = (me0, me1) {
+        println!("benchmark client CPU (publisher + viewers): {:.1}% of one core", 100.0 * (c1 - c0) as f64 / ticks_per_sec / secs);
     }
 }

@@ -355,10 +355,11 @@ impl Driver {
     }
 
     fn handle_timeouts(&mut self, now: Instant) {
-        let due: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.timeout <= now).map(|(id, _)| *id).collect();
+        let never_connected = |p: &Peer| !p.connected && now.saturating_duration_since(p.created) > CONNECT_TIMEOUT;
+        let due: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.timeout <= now || never_connected(p)).map(|(id, _)| *id).collect();
         for id in due {
             if let Some(peer) = self.peers.get_mut(&id) {
-                if !peer.connected && now.saturating_duration_since(peer.created) > CONNECT_TIMEOUT {
+                if never_connected(peer) {
                     tracing::info!(session = peer.session, "session never connected; dropping it");
                     peer.rtc.disconnect();
                     continue;
@@ -420,7 +421,9 @@ impl Driver {
                             segment_size: None,
                             src_ip: Some(t.source.ip()),
                         };
-                        let _ = self.udp.try_send((&self.socket).into(), &transmit);
+                        if self.udp.try_send((&self.socket).into(), &transmit).is_err() {
+                            metrics::counter!("sfu_udp_send_dropped_total").increment(1);
+                        }
                     }
                     Ok(Output::Event(event)) => self.on_event(id, event, &mut outputs, &mut queue),
                     Err(e) => {
