@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use str0m::change::SdpAnswer;
-use str0m::media::{Direction, MediaKind, MediaTime, Mid};
+use str0m::media::{Direction, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
+
+const LAYERS: [&str; 3] = ["l", "m", "h"];
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
@@ -19,6 +21,7 @@ use crate::support::{spawn_app, TestApp};
 struct Received {
     kind: MediaKind,
     keyframe: bool,
+    time: u64,
     data: Vec<u8>,
 }
 
@@ -43,6 +46,20 @@ async fn connect(app: &TestApp, path: &str, token: Option<&str>, publisher: bool
 }
 
 async fn connect_with(app: &TestApp, path: &str, token: Option<&str>, publisher: bool, tag: &'static [u8], keyframe_every: u64) -> Client {
+    connect_full(app, path, token, publisher, tag, keyframe_every, false).await
+}
+
+/// Simulcast publishers send layers "l", "m" and "h" (frames of 300, 1200 and 5000
+/// bytes), each frame tagged with `tag` and its layer name.
+async fn connect_full(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    publisher: bool,
+    tag: &'static [u8],
+    keyframe_every: u64,
+    simulcast: bool,
+) -> Client {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let local = socket.local_addr().unwrap();
     let mut rtc = RtcConfig::new().clear_codecs().enable_opus(true, false).enable_vp8(true).build(Instant::now());
@@ -50,7 +67,14 @@ async fn connect_with(app: &TestApp, path: &str, token: Option<&str>, publisher:
     let dir = if publisher { Direction::SendOnly } else { Direction::RecvOnly };
     let mut api = rtc.sdp_api();
     let audio = api.add_media(MediaKind::Audio, dir, None, None, None);
-    let video = api.add_media(MediaKind::Video, dir, None, None, None);
+    let layers = simulcast.then(|| {
+        let mut s = Simulcast::new();
+        for rid in LAYERS {
+            s.add_send_layer(SimulcastLayer::new(rid));
+        }
+        s
+    });
+    let video = api.add_media(MediaKind::Video, dir, None, None, layers);
     let (offer, pending) = api.apply().unwrap();
     let res = post_sdp(app, path, token, &offer.to_sdp_string()).await;
     assert_eq!(res.status(), 201, "{path}");
@@ -64,7 +88,7 @@ async fn connect_with(app: &TestApp, path: &str, token: Option<&str>, publisher:
     rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
     let (frames_tx, frames) = mpsc::unbounded_channel();
     let (stop, stopped) = watch::channel(false);
-    tokio::spawn(drive(rtc, socket, local, publisher.then_some((audio, video, tag, keyframe_every)), frames_tx, stopped));
+    tokio::spawn(drive(rtc, socket, local, publisher.then_some((audio, video, tag, keyframe_every, simulcast)), frames_tx, stopped));
     Client { server_port, frames, _stop: stop }
 }
 
@@ -72,7 +96,7 @@ async fn drive(
     mut rtc: Rtc,
     socket: UdpSocket,
     local: SocketAddr,
-    publish: Option<(Mid, Mid, &'static [u8], u64)>,
+    publish: Option<(Mid, Mid, &'static [u8], u64, bool)>,
     frames: mpsc::UnboundedSender<Received>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -93,7 +117,7 @@ async fn drive(
                 Ok(Output::Event(Event::KeyframeRequest(_))) => keyframe_wanted = true,
                 Ok(Output::Event(Event::MediaData(d))) => {
                     let kind = if d.params.spec().codec.is_audio() { MediaKind::Audio } else { MediaKind::Video };
-                    let _ = frames.send(Received { kind, keyframe: d.is_keyframe(), data: d.data.to_vec() });
+                    let _ = frames.send(Received { kind, keyframe: d.is_keyframe(), time: d.time.numer(), data: d.data.to_vec() });
                 }
                 Ok(Output::Event(_)) => {}
                 Err(_) => return,
@@ -116,7 +140,7 @@ async fn drive(
         }
         let now = Instant::now();
         let _ = rtc.handle_input(Input::Timeout(now));
-        if let (Some((audio, video, tag, keyframe_every)), true) = (publish, connected) {
+        if let (Some((audio, video, tag, keyframe_every, simulcast)), true) = (publish, connected) {
             if now >= next_frame {
                 next_frame = now + Duration::from_millis(33);
                 count += 1;
@@ -127,9 +151,20 @@ async fn drive(
                 }
                 let keyframe = keyframe_wanted || count % keyframe_every == 0;
                 keyframe_wanted = false;
-                if let Some(w) = rtc.writer(video) {
-                    let pt = w.payload_params().next().unwrap().pt();
-                    let _ = w.write(pt, now, MediaTime::from_micros(elapsed.as_micros() as u64).rebase(str0m::media::Frequency::NINETY_KHZ), vp8_frame(keyframe, tag));
+                let time = MediaTime::from_micros(elapsed.as_micros() as u64).rebase(str0m::media::Frequency::NINETY_KHZ);
+                if !simulcast {
+                    if let Some(w) = rtc.writer(video) {
+                        let pt = w.payload_params().next().unwrap().pt();
+                        let _ = w.write(pt, now, time, vp8_frame(keyframe, tag));
+                    }
+                }
+                for (i, rid) in LAYERS.iter().enumerate().filter(|_| simulcast) {
+                    if let Some(w) = rtc.writer(video) {
+                        let pt = w.payload_params().next().unwrap().pt();
+                        let mut data = vp8_frame(keyframe, &[tag, b"/layer-", rid.as_bytes()].concat());
+                        data.resize([300, 1200, 5000][i], 0);
+                        let _ = w.rid(Rid::from(*rid)).write(pt, now, time, data);
+                    }
                 }
             }
         }
@@ -214,4 +249,24 @@ async fn each_joining_viewer_gets_a_keyframe_requested_from_the_publisher() {
     let mut second = connect(&app, "/whep/spring", None, false, b"").await;
     let frames = receive(&mut second, 1, 1).await;
     assert!(frames.iter().any(|f| f.kind == MediaKind::Video && f.keyframe), "so did the second's");
+}
+
+#[tokio::test]
+async fn a_simulcast_viewer_gets_one_layer_as_one_continuous_stream() {
+    let app = spawn_app().await;
+    let (token, _) = room(&app, "spring", "public").await;
+    let _publisher = connect_full(&app, "/whip/spring", Some(&token), true, b"spring", 30, true).await;
+    let mut viewer = connect(&app, "/whep/spring", None, false, b"").await;
+    // Long enough for layer bitrates to be measured and the viewer moved to the top layer.
+    let frames = receive(&mut viewer, 1, 75).await;
+    let video: Vec<&Received> = frames.iter().filter(|f| f.kind == MediaKind::Video).collect();
+    assert!(video.len() >= 75, "video arrives: {}", video.len());
+    let layer_of = |f: &Received| LAYERS.iter().position(|l| f.data.windows(8).any(|w| w == [b"/layer-", l.as_bytes()].concat().as_slice()));
+    for pair in video.windows(2) {
+        assert!(pair[1].time > pair[0].time, "timestamps strictly increase: one frame per instant, never three");
+        if layer_of(pair[0]) != layer_of(pair[1]) {
+            assert!(pair[1].keyframe, "a layer switch happens only at a keyframe");
+        }
+    }
+    assert_eq!(layer_of(video[video.len() - 1]), Some(2), "with no bandwidth limit the viewer ends on the top layer");
 }
