@@ -32,6 +32,8 @@ pub struct AppState {
     pub commerce: crate::commerce::Commerce,
     /// The signaling hub: `/ws`, and `publish` / `push_to_user` for other modules.
     pub hub: crate::signaling::Hub,
+    /// The embedded SFU (WHIP/WHEP, one UDP socket).
+    pub sfu: crate::sfu::Sfu,
 }
 
 impl AppState {
@@ -84,7 +86,13 @@ impl Application {
         let listener = TcpListener::bind((settings.bind_address, settings.http_port))
             .await
             .with_context(|| format!("cannot listen on {}:{}", settings.bind_address, settings.http_port))?;
+        let sfu = crate::sfu::Sfu::start(
+            crate::sfu::SfuSettings { bind: settings.bind_address, udp_port: settings.rtc_udp_port },
+            store.clone(),
+        )
+        .await?;
         let state = AppState {
+            sfu,
             tokens: TokenKeys::new(&secrets.jwt_signing_key, settings.auth.access_token_ttl_secs),
             login_limiter: LoginLimiter::new(
                 settings.auth.login_attempts_per_ip_per_minute,

@@ -21,6 +21,8 @@ pub struct Settings {
     pub rtc_udp_port: u16,
     /// ICE-TCP port (LiveKit's `rtc.tcp_port`).
     pub rtc_tcp_port: u16,
+    /// STUN servers advertised to WHIP/WHEP clients (LiveKit's `rtc.stun_servers`, `host:port`).
+    pub rtc_stun_servers: Vec<String>,
     /// LiveKit-style API keys (`keys:`); empty means "generate one on first run".
     pub api_keys: BTreeMap<String, String>,
     pub data_dir: PathBuf,
@@ -80,6 +82,7 @@ impl Settings {
             http_port: 7880,
             rtc_udp_port: 7882,
             rtc_tcp_port: 7881,
+            rtc_stun_servers: Vec::new(),
             api_keys: BTreeMap::new(),
             data_dir: data_dir.into(),
             database_url: None,
@@ -205,6 +208,7 @@ struct FileConfig {
 struct RtcSection {
     udp_port: Option<u16>,
     tcp_port: Option<u16>,
+    stun_servers: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -272,6 +276,9 @@ impl FileConfig {
         }
         if let Some(port) = self.rtc.udp_port {
             s.rtc_udp_port = port;
+        }
+        if !self.rtc.stun_servers.is_empty() {
+            s.rtc_stun_servers = self.rtc.stun_servers.clone();
         }
         if let Some(port) = self.rtc.tcp_port {
             s.rtc_tcp_port = port;

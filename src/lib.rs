@@ -12,6 +12,7 @@ pub mod live;
 pub mod livekit;
 pub mod secrets;
 pub mod signaling;
+pub mod sfu;
 pub mod store;
 pub mod telemetry;
 

@@ -107,6 +107,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(notifications::mark_all_read))
         .routes(routes!(crate::signaling::http::moderation_log))
         .routes(routes!(crate::signaling::http::publish_event))
+        .merge(crate::sfu::http::routes())
 }
 
 pub fn router(state: AppState) -> Router {

@@ -101,6 +101,16 @@ fn rules() -> Vec<Rule> {
         Rule { method: "post", path: "/api/v1/shops/{shop}/variants/{id}/stock/adjust", allowed: SHOP_SELLER, body: |_, _| json!({"delta": -1, "reason": "damaged"}) },
         Rule { method: "get", path: "/api/v1/shops/{shop}/variants/{id}/stock/movements", allowed: SHOP_SELLER, body: no_body },
         Rule { method: "post", path: "/api/v1/shops/{shop}/variants/{id}/stock/restock", allowed: SHOP_SELLER, body: |_, _| json!({"quantity": 5}) },
+        Rule { method: "options", path: "/whep/{room}", allowed: EVERYONE, body: no_body },
+        Rule { method: "post", path: "/whep/{room}", allowed: EVERYONE, body: |_, _| Value::String("v=0 not really sdp".into()) },
+        Rule { method: "options", path: "/whep/{room}/{session}", allowed: EVERYONE, body: no_body },
+        Rule { method: "patch", path: "/whep/{room}/{session}", allowed: EVERYONE, body: no_body },
+        Rule { method: "delete", path: "/whep/{room}/{session}", allowed: EVERYONE, body: no_body },
+        Rule { method: "options", path: "/whip/{room}", allowed: EVERYONE, body: no_body },
+        Rule { method: "post", path: "/whip/{room}", allowed: SHOP_SELLER, body: |_, _| Value::String("v=0 not really sdp".into()) },
+        Rule { method: "options", path: "/whip/{room}/{session}", allowed: EVERYONE, body: no_body },
+        Rule { method: "patch", path: "/whip/{room}/{session}", allowed: EVERYONE, body: no_body },
+        Rule { method: "delete", path: "/whip/{room}/{session}", allowed: EVERYONE, body: no_body },
         Rule { method: "get", path: "/health/live", allowed: EVERYONE, body: no_body },
         Rule { method: "get", path: "/health/ready", allowed: EVERYONE, body: no_body },
         Rule { method: "get", path: "/metrics", allowed: EVERYONE, body: no_body },
@@ -245,7 +255,7 @@ fn concrete(path: &str, world: &World) -> String {
     } else {
         "no-id-in-this-path"
     };
-    path.replace("{shop}", "acme").replace("{room}", "show").replace("{variant_id}", &world.variant_id).replace("{id}", id)
+    path.replace("{shop}", "acme").replace("{room}", "show").replace("{session}", "no-such-session").replace("{variant_id}", &world.variant_id).replace("{id}", id)
 }
 
 async fn call(world: &World, rule: &Rule, persona: Persona) -> u16 {
@@ -255,9 +265,10 @@ async fn call(world: &World, rule: &Rule, persona: Persona) -> u16 {
     if let Some(token) = &world.persona(persona).access_token {
         request = request.bearer_auth(token);
     }
-    let body = (rule.body)(world, persona);
-    if !body.is_null() {
-        request = request.json(&body);
+    match (rule.body)(world, persona) {
+        Value::Null => {}
+        Value::String(sdp) => request = request.header("content-type", "application/sdp").body(sdp),
+        json => request = request.json(&json),
     }
     request.send().await.unwrap().status().as_u16()
 }

@@ -12,3 +12,5 @@ mod requests;
 mod rooms;
 mod commerce;
 mod hub;
+mod sfu_whip_whep;
+mod sfu_media;

@@ -1,0 +1,535 @@
+//! The tokio shell: one task owns the UDP socket, every peer's `Rtc` and every
+//! room's core. One `select!` over commands from HTTP handlers, readable
+//! datagrams and the earliest engine timeout; no locks.
+
+use std::collections::HashMap;
+use std::io::IoSliceMut;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use str0m::bwe::{Bitrate, BweKind};
+use str0m::change::SdpOffer;
+use str0m::config::DtlsCert;
+use str0m::format::PayloadParams;
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use tokio::io::Interest;
+use tokio::sync::mpsc;
+
+use super::codecs::{self, CodecError};
+use super::room::{FrameIn, PeerId, Room, RoomOutput};
+use super::{Command, RoomKey, SessionCreated, SfuError};
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct SfuSettings {
+    pub bind: IpAddr,
+    pub udp_port: u16,
+}
+
+/// A session that has not connected by then is dropped.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const RECV_BATCH: usize = 16;
+const RECV_BUF: usize = 64 * 1024;
+
+pub(super) async fn spawn(settings: SfuSettings, store: Store) -> anyhow::Result<(mpsc::Sender<Command>, SocketAddr, Vec<SocketAddr>)> {
+    let std_socket = std::net::UdpSocket::bind((settings.bind, settings.udp_port))
+        .with_context(|| format!("cannot bind the WebRTC UDP port {}:{}", settings.bind, settings.udp_port))?;
+    std_socket.set_nonblocking(true)?;
+    let udp = quinn_udp::UdpSocketState::new((&std_socket).into())?;
+    let _ = udp.set_send_buffer_size((&std_socket).into(), 4 << 20);
+    let _ = udp.set_recv_buffer_size((&std_socket).into(), 4 << 20);
+    let socket = tokio::net::UdpSocket::from_std(std_socket)?;
+    let local_addr = socket.local_addr()?;
+    let candidates = super::net::host_candidate_addrs(settings.bind, local_addr.port());
+    let cert = str0m::crypto::from_feature_flags()
+        .dtls_provider
+        .generate_certificate()
+        .context("cannot generate the DTLS certificate")?;
+    let (status_tx, status_rx) = mpsc::unbounded_channel();
+    tokio::spawn(write_room_status(store, status_rx));
+    let (commands, command_rx) = mpsc::channel(64);
+    tracing::info!(%local_addr, ?candidates, "SFU listening");
+    let driver = Driver {
+        socket,
+        udp,
+        port: local_addr.port(),
+        candidates: candidates.clone(),
+        cert,
+        peers: HashMap::new(),
+        sessions: HashMap::new(),
+        by_source: HashMap::new(),
+        rooms: HashMap::new(),
+        next_peer: 1,
+        status: status_tx,
+        bufs: vec![vec![0u8; RECV_BUF]; RECV_BATCH],
+    };
+    tokio::spawn(driver.run(command_rx));
+    Ok((commands, local_addr, candidates))
+}
+
+/// Room status changes, written in order by one task so "live" never lands after "ended".
+async fn write_room_status(store: Store, mut rx: mpsc::UnboundedReceiver<(String, &'static str)>) {
+    while let Some((room_id, status)) = rx.recv().await {
+        if let Err(err) = store.set_room_status(&room_id, status).await {
+            tracing::warn!(room_id, status, error = %err, "could not record the room status");
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Publisher,
+    Viewer,
+}
+
+struct Peer {
+    session: String,
+    room_id: String,
+    room_name: String,
+    role: Role,
+    rtc: Rtc,
+    created: Instant,
+    connected: bool,
+    joined: bool,
+    timeout: Instant,
+    tracks: Vec<(Mid, MediaKind)>,
+    remote_ufrag: Option<String>,
+    /// Ended by DELETE (the handler records the room status) rather than by a lost connection.
+    ended_by_client: bool,
+}
+
+struct RoomSlot {
+    core: Room,
+    codecs: Vec<PayloadParams>,
+}
+
+struct Driver {
+    socket: tokio::net::UdpSocket,
+    udp: quinn_udp::UdpSocketState,
+    port: u16,
+    candidates: Vec<SocketAddr>,
+    cert: DtlsCert,
+    peers: HashMap<PeerId, Peer>,
+    sessions: HashMap<String, PeerId>,
+    by_source: HashMap<SocketAddr, PeerId>,
+    rooms: HashMap<String, RoomSlot>,
+    next_peer: u64,
+    status: mpsc::UnboundedSender<(String, &'static str)>,
+    bufs: Vec<Vec<u8>>,
+}
+
+impl Driver {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.handle_command(command),
+                    None => break,
+                },
+                readable = self.socket.readable() => {
+                    if readable.is_ok() {
+                        self.receive_batch();
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+            }
+            self.handle_timeouts(Instant::now());
+            self.reap();
+        }
+        tracing::info!("SFU stopped");
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let now = Instant::now();
+        let mut deadline = now + Duration::from_millis(500);
+        for peer in self.peers.values() {
+            deadline = deadline.min(peer.timeout);
+        }
+        deadline.max(now + Duration::from_millis(1))
+    }
+
+    // ---- commands from the HTTP edge ----
+
+    fn handle_command(&mut self, command: Command) {
+        match command {
+            Command::Publish { room, offer, reply } => {
+                let _ = reply.send(self.publish(room, &offer));
+            }
+            Command::View { room, offer, reply } => {
+                let _ = reply.send(self.view(room, &offer));
+            }
+            Command::Trickle { room_name, session, fragment, reply } => {
+                let _ = reply.send(self.trickle(&room_name, &session, &fragment));
+            }
+            Command::End { room_name, session, reply } => {
+                let result = self.session_peer(&room_name, &session).map(|id| match self.peers.get_mut(&id) {
+                    Some(peer) => {
+                        peer.ended_by_client = true;
+                        peer.rtc.disconnect();
+                        peer.role == Role::Publisher
+                    }
+                    None => false,
+                });
+                self.reap();
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    fn publish(&mut self, room: RoomKey, offer_sdp: &str) -> Result<SessionCreated, SfuError> {
+        if self.rooms.get(&room.id).is_some_and(|r| r.core.publisher().is_some()) {
+            return Err(SfuError::PublisherExists);
+        }
+        let codecs = codecs::publisher_codecs(&self.cert, offer_sdp).map_err(codec_error)?;
+        let rtc = codecs::room_config(&self.cert, &codecs).build(Instant::now());
+        let (id, created) = self.open_session(rtc, &room, Role::Publisher, offer_sdp)?;
+        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { core: Room::default(), codecs: Vec::new() });
+        slot.codecs = codecs;
+        if slot.core.set_publisher(id).is_err() {
+            self.peers.remove(&id);
+            self.sessions.remove(&created.session);
+            return Err(SfuError::PublisherExists);
+        }
+        if let Some(peer) = self.peers.get(&id) {
+            for (mid, kind) in &peer.tracks {
+                slot.core.add_receiver(*mid, *kind);
+            }
+        }
+        self.drain(id);
+        tracing::info!(room = room.name, session = created.session.get(..8).unwrap_or_default(), "publisher joined");
+        Ok(created)
+    }
+
+    fn view(&mut self, room: RoomKey, offer_sdp: &str) -> Result<SessionCreated, SfuError> {
+        let slot = self.rooms.get(&room.id).filter(|r| r.core.publisher().is_some()).ok_or(SfuError::NotLive)?;
+        codecs::check_viewer(&self.cert, offer_sdp, &slot.codecs).map_err(codec_error)?;
+        let rtc = codecs::room_config(&self.cert, &slot.codecs).enable_bwe(Some(Bitrate::kbps(1_500))).build(Instant::now());
+        let (id, created) = self.open_session(rtc, &room, Role::Viewer, offer_sdp)?;
+        self.drain(id);
+        tracing::info!(room = room.name, session = created.session.get(..8).unwrap_or_default(), "viewer joined");
+        Ok(created)
+    }
+
+    fn open_session(&mut self, mut rtc: Rtc, room: &RoomKey, role: Role, offer_sdp: &str) -> Result<(PeerId, SessionCreated), SfuError> {
+        for addr in &self.candidates {
+            if let Ok(candidate) = Candidate::host(*addr, "udp") {
+                rtc.add_local_candidate(candidate);
+            }
+        }
+        let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::InvalidSdp(format!("the SDP offer could not be parsed: {e}")))?;
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::InvalidSdp(format!("the SDP offer was refused: {e}")))?;
+        // Publisher: the media we receive; viewer: the media we send.
+        let unwanted = if role == Role::Publisher { Direction::SendOnly } else { Direction::RecvOnly };
+        let tracks: Vec<(Mid, MediaKind)> = codecs::negotiated_media(&rtc, offer_sdp)
+            .into_iter()
+            .filter(|(_, _, dir)| *dir != unwanted && *dir != Direction::Inactive)
+            .map(|(mid, kind, _)| (mid, kind))
+            .collect();
+        let id = PeerId(self.next_peer);
+        self.next_peer += 1;
+        let session = crate::auth::new_opaque_token();
+        let now = Instant::now();
+        self.peers.insert(
+            id,
+            Peer {
+                session: session.clone(),
+                room_id: room.id.clone(),
+                room_name: room.name.clone(),
+                role,
+                rtc,
+                created: now,
+                connected: false,
+                joined: false,
+                timeout: now,
+                tracks,
+                remote_ufrag: sdp_attribute(offer_sdp, "ice-ufrag"),
+                ended_by_client: false,
+            },
+        );
+        self.sessions.insert(session.clone(), id);
+        let etag = format!("\"{}\"", &session[..session.len().min(16)]);
+        Ok((id, SessionCreated { session, answer_sdp: answer.to_sdp_string(), etag }))
+    }
+
+    fn session_peer(&self, room_name: &str, session: &str) -> Result<PeerId, SfuError> {
+        let id = *self.sessions.get(session).ok_or(SfuError::UnknownSession)?;
+        match self.peers.get(&id) {
+            Some(peer) if peer.room_name == room_name && peer.rtc.is_alive() => Ok(id),
+            _ => Err(SfuError::UnknownSession),
+        }
+    }
+
+    fn trickle(&mut self, room_name: &str, session: &str, fragment: &str) -> Result<(), SfuError> {
+        let id = self.session_peer(room_name, session)?;
+        let Some(peer) = self.peers.get_mut(&id) else { return Err(SfuError::UnknownSession) };
+        if let Some(ufrag) = sdp_attribute(fragment, "ice-ufrag") {
+            if peer.remote_ufrag.as_deref() != Some(ufrag.as_str()) {
+                return Err(SfuError::RestartUnsupported);
+            }
+        }
+        for line in fragment.lines().map(str::trim) {
+            let Some(candidate) = line.strip_prefix("a=") else { continue };
+            if !candidate.starts_with("candidate:") {
+                continue;
+            }
+            match Candidate::from_sdp_string(candidate) {
+                Ok(c) => peer.rtc.add_remote_candidate(c),
+                Err(e) => return Err(SfuError::InvalidSdp(format!("bad candidate line {line:?}: {e}"))),
+            }
+        }
+        self.drain(id);
+        Ok(())
+    }
+
+    // ---- network input ----
+
+    fn receive_batch(&mut self) {
+        for _ in 0..8 {
+            let mut meta = [quinn_udp::RecvMeta::default(); RECV_BATCH];
+            let result = {
+                let mut slices: Vec<IoSliceMut<'_>> = self.bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+                let (socket, udp) = (&self.socket, &self.udp);
+                socket.try_io(Interest::READABLE, || udp.recv(socket.into(), &mut slices, &mut meta))
+            };
+            let count = match result {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "UDP receive failed");
+                    return;
+                }
+            };
+            let now = Instant::now();
+            for (i, m) in meta.iter().take(count).enumerate() {
+                let buf = std::mem::take(&mut self.bufs[i]);
+                let stride = m.stride.max(1);
+                for datagram in buf[..m.len.min(buf.len())].chunks(stride) {
+                    self.on_datagram(m.addr, m.dst_ip, datagram, now);
+                }
+                self.bufs[i] = buf;
+            }
+        }
+    }
+
+    fn on_datagram(&mut self, source: SocketAddr, dst_ip: Option<IpAddr>, bytes: &[u8], now: Instant) {
+        let source = to_ipv4_mapped(source);
+        let destination = match dst_ip {
+            Some(ip) => SocketAddr::new(to_ipv4(ip), self.port),
+            None => self.guess_destination(source),
+        };
+        // Garbage that is not STUN, DTLS, RTP or RTCP is dropped here.
+        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, bytes) else { return };
+        let input = Input::Receive(now, receive);
+        let known = self.by_source.get(&source).copied().filter(|id| self.peers.get(id).is_some_and(|p| p.rtc.accepts(&input)));
+        let id = match known {
+            Some(id) => id,
+            None => match self.peers.iter().find(|(_, p)| p.rtc.is_alive() && p.rtc.accepts(&input)) {
+                Some((id, _)) => {
+                    self.by_source.insert(source, *id);
+                    *id
+                }
+                None => return,
+            },
+        };
+        if let Some(peer) = self.peers.get_mut(&id) {
+            if let Err(e) = peer.rtc.handle_input(input) {
+                tracing::debug!(session = peer.session, error = %e, "peer input failed; disconnecting it");
+                peer.rtc.disconnect();
+            }
+        }
+        self.drain(id);
+    }
+
+    fn guess_destination(&self, source: SocketAddr) -> SocketAddr {
+        let wanted_loopback = source.ip().is_loopback();
+        self.candidates
+            .iter()
+            .find(|c| c.ip().is_loopback() == wanted_loopback)
+            .or(self.candidates.first())
+            .copied()
+            .unwrap_or(SocketAddr::new(IpAddr::from([127, 0, 0, 1]), self.port))
+    }
+
+    fn handle_timeouts(&mut self, now: Instant) {
+        let never_connected = |p: &Peer| !p.connected && now.saturating_duration_since(p.created) > CONNECT_TIMEOUT;
+        let due: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.timeout <= now || never_connected(p)).map(|(id, _)| *id).collect();
+        for id in due {
+            if let Some(peer) = self.peers.get_mut(&id) {
+                if never_connected(peer) {
+                    tracing::info!(session = peer.session, "session never connected; dropping it");
+                    peer.rtc.disconnect();
+                    continue;
+                }
+                if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+                    tracing::debug!(session = peer.session, error = %e, "peer timeout failed; disconnecting it");
+                    peer.rtc.disconnect();
+                }
+            }
+            self.drain(id);
+        }
+    }
+
+    /// Removes dead peers. A publisher leaving ends its room's stream and its viewers' sessions.
+    fn reap(&mut self) {
+        let dead: Vec<PeerId> = self.peers.iter().filter(|(_, p)| !p.rtc.is_alive()).map(|(id, _)| *id).collect();
+        for id in dead {
+            let Some(peer) = self.peers.remove(&id) else { continue };
+            self.sessions.remove(&peer.session);
+            self.by_source.retain(|_, p| *p != id);
+            let Some(slot) = self.rooms.get_mut(&peer.room_id) else { continue };
+            if slot.core.remove_peer(id) {
+                tracing::info!(room = peer.room_name, "publisher left; ending the stream");
+                if !peer.ended_by_client {
+                    let _ = self.status.send((peer.room_id.clone(), "ended"));
+                }
+                for viewer in self.peers.values_mut().filter(|p| p.room_id == peer.room_id) {
+                    viewer.rtc.disconnect();
+                }
+            }
+            if slot.core.is_empty() && !self.peers.values().any(|p| p.room_id == peer.room_id) {
+                self.rooms.remove(&peer.room_id);
+            }
+        }
+    }
+
+    // ---- engine output ----
+
+    /// Polls `first` (and every peer its events write to) until each is waiting on a timeout.
+    fn drain(&mut self, first: PeerId) {
+        let mut queue = vec![first];
+        let mut outputs = Vec::new();
+        while let Some(id) = queue.pop() {
+            for _ in 0..100_000 {
+                let Some(peer) = self.peers.get_mut(&id) else { break };
+                if !peer.rtc.is_alive() {
+                    break;
+                }
+                match peer.rtc.poll_output() {
+                    Ok(Output::Timeout(t)) => {
+                        peer.timeout = t;
+                        break;
+                    }
+                    Ok(Output::Transmit(t)) => {
+                        let transmit = quinn_udp::Transmit {
+                            destination: t.destination,
+                            ecn: None,
+                            contents: &t.contents,
+                            segment_size: None,
+                            src_ip: Some(t.source.ip()),
+                        };
+                        if self.udp.try_send((&self.socket).into(), &transmit).is_err() {
+                            metrics::counter!("sfu_udp_send_dropped_total").increment(1);
+                        }
+                    }
+                    Ok(Output::Event(event)) => self.on_event(id, event, &mut outputs, &mut queue),
+                    Err(e) => {
+                        tracing::debug!(session = peer.session, error = %e, "peer failed; disconnecting it");
+                        peer.rtc.disconnect();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, id: PeerId, event: Event, outputs: &mut Vec<RoomOutput>, queue: &mut Vec<PeerId>) {
+        let now = Instant::now();
+        let Some(peer) = self.peers.get_mut(&id) else { return };
+        let Some(slot) = self.rooms.get_mut(&peer.room_id) else { return };
+        outputs.clear();
+        match event {
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => peer.rtc.disconnect(),
+            Event::Connected => {
+                peer.connected = true;
+                if peer.role == Role::Viewer && !peer.joined {
+                    peer.joined = true;
+                    outputs.extend(slot.core.add_viewer(id, &peer.tracks, now));
+                }
+            }
+            Event::MediaData(data) if peer.role == Role::Publisher => {
+                let frame = FrameIn {
+                    mid: data.mid,
+                    layer: data.rid,
+                    keyframe: data.is_keyframe(),
+                    contiguous: data.contiguous,
+                    time: data.time.numer(),
+                    clock_rate: data.time.frequency().get(),
+                    bytes: data.data.len(),
+                };
+                slot.core.on_frame(frame, now, outputs);
+                let publisher = slot.core.publisher();
+                self.apply(outputs, publisher, Some(&data), queue);
+                return;
+            }
+            Event::KeyframeRequest(request) if peer.role == Role::Viewer => {
+                outputs.extend(slot.core.on_keyframe_request(id, request.mid, now));
+            }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. }) if peer.role == Role::Viewer => {
+                slot.core.on_bandwidth_estimate(id, estimate.as_u64());
+            }
+            _ => {}
+        }
+        let publisher = slot.core.publisher();
+        let pending = std::mem::take(outputs);
+        self.apply(&pending, publisher, None, queue);
+        *outputs = pending;
+    }
+
+    /// Carries out a room's decisions: frames to viewers, keyframe requests to the publisher.
+    fn apply(&mut self, outputs: &[RoomOutput], publisher: Option<PeerId>, data: Option<&MediaData>, queue: &mut Vec<PeerId>) {
+        for output in outputs {
+            match output {
+                RoomOutput::Forward { viewer, mid, time } => {
+                    let (Some(data), Some(peer)) = (data, self.peers.get_mut(viewer)) else { continue };
+                    let Some(writer) = peer.rtc.writer(*mid) else { continue };
+                    let Some(pt) = writer.match_params(data.params) else { continue };
+                    let time = MediaTime::new(*time, data.time.frequency());
+                    if let Err(e) = writer.write(pt, data.network_time, time, data.data.clone()) {
+                        tracing::debug!(session = peer.session, error = %e, "write to viewer failed");
+                    }
+                    if !queue.contains(viewer) {
+                        queue.push(*viewer);
+                    }
+                }
+                RoomOutput::RequestKeyframe { mid, layer } => {
+                    let Some(publisher) = publisher else { continue };
+                    let Some(peer) = self.peers.get_mut(&publisher) else { continue };
+                    if let Some(mut writer) = peer.rtc.writer(*mid) {
+                        let _ = writer.request_keyframe(*layer, KeyframeRequestKind::Pli);
+                    }
+                    if !queue.contains(&publisher) {
+                        queue.push(publisher);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn codec_error(e: CodecError) -> SfuError {
+    match e {
+        CodecError::InvalidSdp(m) | CodecError::Refused(m) => SfuError::InvalidSdp(m),
+        CodecError::Unsupported(m) => SfuError::UnsupportedCodec(m),
+    }
+}
+
+/// The value of the first `a=name:value` line.
+fn sdp_attribute(sdp: &str, name: &str) -> Option<String> {
+    let prefix = format!("a={name}:");
+    sdp.lines().find_map(|l| l.trim().strip_prefix(prefix.as_str()).map(|v| v.trim().to_string()))
+}
+
+fn to_ipv4(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+fn to_ipv4_mapped(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(to_ipv4(addr.ip()), addr.port())
+}

@@ -1,0 +1,118 @@
+//! The embedded SFU: WHIP ingest and WHEP playback over ONE UDP socket.
+//!
+//! It never decodes or transcodes. Each peer connection is a str0m `Rtc`
+//! (ICE-lite, DTLS with one shared ECDSA certificate, SRTP); the `driver` task
+//! owns the socket and every `Rtc`, demultiplexes datagrams with
+//! `Rtc::accepts`, and feeds each room's sans-IO core (`room::Room`, with a
+//! `forwarder::Forwarder` per viewer video track) which decides what goes to
+//! whom. `http` is the WHIP/WHEP edge.
+//!
+//! What str0m does for us, per peer: NACK handling both ways (it asks the
+//! publisher to resend, and answers viewers' NACKs from its send buffer),
+//! jitter/reorder buffering into whole frames, RTCP reports, TWCC bandwidth
+//! estimation for viewers, and packetization with per-viewer sequence numbers.
+
+pub mod codecs;
+mod driver;
+pub mod forwarder;
+pub mod http;
+pub mod keyframe;
+pub mod net;
+pub mod room;
+
+use std::net::SocketAddr;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::Store;
+
+pub use driver::SfuSettings;
+
+/// A room as the SFU knows it: its store id (for status) and its public name (for URLs).
+#[derive(Debug, Clone)]
+pub struct RoomKey {
+    pub id: String,
+    pub name: String,
+}
+
+/// A new WHIP/WHEP session: the answer and the handle the client PATCHes/DELETEs.
+#[derive(Debug, Clone)]
+pub struct SessionCreated {
+    pub session: String,
+    pub answer_sdp: String,
+    pub etag: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SfuError {
+    #[error("{0}")]
+    InvalidSdp(String),
+    #[error("{0}")]
+    UnsupportedCodec(String),
+    #[error("the room already has a publisher")]
+    PublisherExists,
+    #[error("nobody is publishing in this room right now")]
+    NotLive,
+    #[error("no such session")]
+    UnknownSession,
+    #[error("ICE restart is not supported; start a new session")]
+    RestartUnsupported,
+    #[error("the media server is not running")]
+    Stopped,
+}
+
+pub(crate) enum Command {
+    Publish { room: RoomKey, offer: String, reply: oneshot::Sender<Result<SessionCreated, SfuError>> },
+    View { room: RoomKey, offer: String, reply: oneshot::Sender<Result<SessionCreated, SfuError>> },
+    Trickle { room_name: String, session: String, fragment: String, reply: oneshot::Sender<Result<(), SfuError>> },
+    End { room_name: String, session: String, reply: oneshot::Sender<Result<bool, SfuError>> },
+}
+
+/// The handle handlers use; cheap to clone. The driver task lives as long as one handle does.
+#[derive(Clone)]
+pub struct Sfu {
+    commands: mpsc::Sender<Command>,
+    local_addr: SocketAddr,
+    candidates: std::sync::Arc<Vec<SocketAddr>>,
+}
+
+impl Sfu {
+    /// Binds the UDP socket (port 0 picks one) and spawns the driver task.
+    pub async fn start(settings: SfuSettings, store: Store) -> anyhow::Result<Sfu> {
+        let (commands, local_addr, candidates) = driver::spawn(settings, store).await?;
+        Ok(Sfu { commands, local_addr, candidates: std::sync::Arc::new(candidates) })
+    }
+
+    /// The bound UDP address (its port is the one in every SDP candidate).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The host candidates every answer carries.
+    pub fn candidates(&self) -> &[SocketAddr] {
+        &self.candidates
+    }
+
+    pub async fn publish(&self, room: RoomKey, offer: String) -> Result<SessionCreated, SfuError> {
+        self.ask(|reply| Command::Publish { room, offer, reply }).await
+    }
+
+    pub async fn view(&self, room: RoomKey, offer: String) -> Result<SessionCreated, SfuError> {
+        self.ask(|reply| Command::View { room, offer, reply }).await
+    }
+
+    pub async fn trickle(&self, room_name: String, session: String, fragment: String) -> Result<(), SfuError> {
+        self.ask(|reply| Command::Trickle { room_name, session, fragment, reply }).await
+    }
+
+    /// Ends a session; true when it was the room's publisher.
+    pub async fn end(&self, room_name: String, session: String) -> Result<bool, SfuError> {
+        self.ask(|reply| Command::End { room_name, session, reply }).await
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> Command) -> Result<T, SfuError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(make(reply)).await.map_err(|_| SfuError::Stopped)?;
+        answer.await.map_err(|_| SfuError::Stopped)?
+    }
+}
