@@ -99,6 +99,7 @@ struct Peer {
     remote_ufrag: Option<String>,
     /// Ended by DELETE (the handler records the room status) rather than by a lost connection.
     ended_by_client: bool,
+    etag: String,
 }
 
 struct RoomSlot {
@@ -162,8 +163,8 @@ impl Driver {
             Command::View { room, offer, reply } => {
                 let _ = reply.send(self.view(room, &offer));
             }
-            Command::Trickle { room_name, session, fragment, reply } => {
-                let _ = reply.send(self.trickle(&room_name, &session, &fragment));
+            Command::Trickle { room_name, session, if_match, fragment, reply } => {
+                let _ = reply.send(self.trickle(&room_name, &session, if_match.as_deref(), &fragment));
             }
             Command::End { room_name, session, reply } => {
                 let result = self.session_peer(&room_name, &session).map(|id| match self.peers.get_mut(&id) {
@@ -232,6 +233,7 @@ impl Driver {
         let id = PeerId(self.next_peer);
         self.next_peer += 1;
         let session = crate::auth::new_opaque_token();
+        let etag = format!("\"{}\"", crate::auth::new_opaque_token().get(..16).unwrap_or("0"));
         let now = Instant::now();
         self.peers.insert(
             id,
@@ -248,10 +250,10 @@ impl Driver {
                 tracks,
                 remote_ufrag: sdp_attribute(offer_sdp, "ice-ufrag"),
                 ended_by_client: false,
+                etag: etag.clone(),
             },
         );
         self.sessions.insert(session.clone(), id);
-        let etag = format!("\"{}\"", &session[..session.len().min(16)]);
         Ok((id, SessionCreated { session, answer_sdp: answer.to_sdp_string(), etag }))
     }
 
@@ -263,9 +265,12 @@ impl Driver {
         }
     }
 
-    fn trickle(&mut self, room_name: &str, session: &str, fragment: &str) -> Result<(), SfuError> {
+    fn trickle(&mut self, room_name: &str, session: &str, if_match: Option<&str>, fragment: &str) -> Result<(), SfuError> {
         let id = self.session_peer(room_name, session)?;
         let Some(peer) = self.peers.get_mut(&id) else { return Err(SfuError::UnknownSession) };
+        if if_match.is_some_and(|tag| tag.trim() != "*" && tag.trim() != peer.etag) {
+            return Err(SfuError::EtagMismatch);
+        }
         if let Some(ufrag) = sdp_attribute(fragment, "ice-ufrag") {
             if peer.remote_ufrag.as_deref() != Some(ufrag.as_str()) {
                 return Err(SfuError::RestartUnsupported);

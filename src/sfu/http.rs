@@ -113,7 +113,7 @@ pub async fn whep_offer(State(state): State<AppState>, Path(room): Path<String>,
 #[utoipa::path(patch, path = "/whip/{room}/{session}", tag = "media",
     params(("room" = String, Path), ("session" = String, Path)),
     request_body(content = String, content_type = "application/trickle-ice-sdpfrag"),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn whip_patch(State(state): State<AppState>, Path((room, session)): Path<(String, String)>, request: Request) -> Result<Response, ApiError> {
     patch(state, room, session, request).await
 }
@@ -122,7 +122,7 @@ pub async fn whip_patch(State(state): State<AppState>, Path((room, session)): Pa
 #[utoipa::path(patch, path = "/whep/{room}/{session}", tag = "media",
     params(("room" = String, Path), ("session" = String, Path)),
     request_body(content = String, content_type = "application/trickle-ice-sdpfrag"),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn whep_patch(State(state): State<AppState>, Path((room, session)): Path<(String, String)>, request: Request) -> Result<Response, ApiError> {
     patch(state, room, session, request).await
 }
@@ -130,8 +130,12 @@ pub async fn whep_patch(State(state): State<AppState>, Path((room, session)): Pa
 async fn patch(state: AppState, room: String, session: String, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let fragment = read_body(&state, &parts.headers, body, TRICKLE).await?;
-    state.sfu.trickle(room, session, fragment).await.map_err(sfu_error)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let if_match = parts.headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
+    match state.sfu.trickle(room, session, if_match, fragment).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(SfuError::EtagMismatch) => Ok(precondition_failed()),
+        Err(err) => Err(sfu_error(err)),
+    }
 }
 
 /// End a publishing session; the room's stream ends.
@@ -288,6 +292,17 @@ async fn authorize_private_viewer(state: &AppState, room: &RoomRow, parts: &mut 
     }
 }
 
+/// 412 with our error body (RFC 9725: a PATCH whose If-Match is not the session's ETag).
+fn precondition_failed() -> Response {
+    let body = ErrorBody {
+        error: crate::error::ErrorDetail {
+            code: "etag_mismatch".into(),
+            message: "If-Match does not match this session's ETag; use the ETag from the POST response".into(),
+        },
+    };
+    (StatusCode::PRECONDITION_FAILED, axum::Json(body)).into_response()
+}
+
 fn sfu_error(err: SfuError) -> ApiError {
     let message = err.to_string();
     match err {
@@ -297,6 +312,7 @@ fn sfu_error(err: SfuError) -> ApiError {
         SfuError::NotLive => ApiError::conflict("room_not_live", "nobody is publishing in this room yet; retry when it is live"),
         SfuError::UnknownSession => ApiError::not_found("session_not_found", "no such session in this room; it may have ended"),
         SfuError::RestartUnsupported => ApiError::unprocessable("ice_restart_unsupported", message),
+        SfuError::EtagMismatch => ApiError::conflict("etag_mismatch", message),
         SfuError::Stopped => ApiError::Unavailable { code: "media_unavailable", message: "the media server is not running; retry shortly".into() },
     }
 }

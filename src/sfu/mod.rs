@@ -57,6 +57,8 @@ pub enum SfuError {
     UnknownSession,
     #[error("ICE restart is not supported; start a new session")]
     RestartUnsupported,
+    #[error("If-Match does not match the session's ETag")]
+    EtagMismatch,
     #[error("the media server is not running")]
     Stopped,
 }
@@ -64,7 +66,7 @@ pub enum SfuError {
 pub(crate) enum Command {
     Publish { room: RoomKey, offer: String, reply: oneshot::Sender<Result<SessionCreated, SfuError>> },
     View { room: RoomKey, offer: String, reply: oneshot::Sender<Result<SessionCreated, SfuError>> },
-    Trickle { room_name: String, session: String, fragment: String, reply: oneshot::Sender<Result<(), SfuError>> },
+    Trickle { room_name: String, session: String, if_match: Option<String>, fragment: String, reply: oneshot::Sender<Result<(), SfuError>> },
     End { room_name: String, session: String, reply: oneshot::Sender<Result<bool, SfuError>> },
 }
 
@@ -101,8 +103,9 @@ impl Sfu {
         self.ask(|reply| Command::View { room, offer, reply }).await
     }
 
-    pub async fn trickle(&self, room_name: String, session: String, fragment: String) -> Result<(), SfuError> {
-        self.ask(|reply| Command::Trickle { room_name, session, fragment, reply }).await
+    /// Adds trickled candidates. `if_match` is the request's `If-Match` (an ETag or `*`).
+    pub async fn trickle(&self, room_name: String, session: String, if_match: Option<String>, fragment: String) -> Result<(), SfuError> {
+        self.ask(|reply| Command::Trickle { room_name, session, if_match, fragment, reply }).await
     }
 
     /// Ends a session; true when it was the room's publisher.

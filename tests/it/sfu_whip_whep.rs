@@ -263,16 +263,24 @@ async fn a_private_room_needs_a_staff_token_to_watch() {
 }
 
 #[tokio::test]
-async fn trickled_candidates_are_accepted_and_unknown_sessions_are_not_found() {
+async fn trickled_candidates_are_accepted_stale_etags_refused_and_unknown_sessions_not_found() {
     let app = spawn_app().await;
     let (token, _) = room(&app, "spring", "public").await;
-    let res = post_sdp(&app, "/whip/spring", Some(&token), &publisher_offer()).await;
-    let location = header(&res, "location");
+    let res_etag = post_sdp(&app, "/whip/spring", Some(&token), &publisher_offer()).await;
+    let location = header(&res_etag, "location");
     let fragment = "a=candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host\r\na=end-of-candidates\r\n";
     let patch = |path: String, content_type: &'static str| {
         app.client.patch(app.url(&path)).header(CONTENT_TYPE, content_type).body(fragment).send()
     };
     assert_eq!(patch(location.clone(), "application/trickle-ice-sdpfrag").await.unwrap().status(), 204);
+    let etag = header(&res_etag, "etag");
+    let with_etag = |tag: String| {
+        app.client.patch(app.url(&location)).header(CONTENT_TYPE, "application/trickle-ice-sdpfrag").header("if-match", tag).body(fragment).send()
+    };
+    assert_eq!(with_etag(etag).await.unwrap().status(), 204, "the session's ETag matches");
+    let res = with_etag("\"stale\"".into()).await.unwrap();
+    assert_eq!(res.status(), 412);
+    assert_eq!(error_code(res).await, "etag_mismatch");
     assert_eq!(patch(location.clone(), "text/plain").await.unwrap().status(), 415);
     let res = patch("/whip/spring/no-such-session".into(), "application/trickle-ice-sdpfrag").await.unwrap();
     assert_eq!(res.status(), 404);
