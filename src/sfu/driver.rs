@@ -102,6 +102,13 @@ struct Peer {
     etag: String,
 }
 
+impl Peer {
+    /// The session id's first characters: enough to follow a session in logs, too few to act on it.
+    fn short(&self) -> &str {
+        self.session.get(..8).unwrap_or_default()
+    }
+}
+
 struct RoomSlot {
     core: Room,
     codecs: Vec<PayloadParams>,
@@ -254,6 +261,7 @@ impl Driver {
             },
         );
         self.sessions.insert(session.clone(), id);
+        self.record_gauges(0);
         Ok((id, SessionCreated { session, answer_sdp: answer.to_sdp_string(), etag }))
     }
 
@@ -342,7 +350,7 @@ impl Driver {
         };
         if let Some(peer) = self.peers.get_mut(&id) {
             if let Err(e) = peer.rtc.handle_input(input) {
-                tracing::debug!(session = peer.session, error = %e, "peer input failed; disconnecting it");
+                tracing::debug!(session = peer.short(), error = %e, "peer input failed; disconnecting it");
                 peer.rtc.disconnect();
             }
         }
@@ -365,12 +373,12 @@ impl Driver {
         for id in due {
             if let Some(peer) = self.peers.get_mut(&id) {
                 if never_connected(peer) {
-                    tracing::info!(session = peer.session, "session never connected; dropping it");
+                    tracing::info!(session = peer.short(), "session never connected; dropping it");
                     peer.rtc.disconnect();
                     continue;
                 }
                 if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
-                    tracing::debug!(session = peer.session, error = %e, "peer timeout failed; disconnecting it");
+                    tracing::debug!(session = peer.short(), error = %e, "peer timeout failed; disconnecting it");
                     peer.rtc.disconnect();
                 }
             }
@@ -381,6 +389,9 @@ impl Driver {
     /// Removes dead peers. A publisher leaving ends its room's stream and its viewers' sessions.
     fn reap(&mut self) {
         let dead: Vec<PeerId> = self.peers.iter().filter(|(_, p)| !p.rtc.is_alive()).map(|(id, _)| *id).collect();
+        if !dead.is_empty() {
+            self.record_gauges(dead.len());
+        }
         for id in dead {
             let Some(peer) = self.peers.remove(&id) else { continue };
             self.sessions.remove(&peer.session);
@@ -399,6 +410,13 @@ impl Driver {
                 self.rooms.remove(&peer.room_id);
             }
         }
+    }
+
+    /// Peers and live rooms, for `/metrics` (`gone` peers are about to be removed).
+    fn record_gauges(&self, gone: usize) {
+        metrics::gauge!("sfu_peers").set(self.peers.len().saturating_sub(gone) as f64);
+        let live = self.rooms.values().filter(|r| r.core.publisher().is_some()).count();
+        metrics::gauge!("sfu_rooms_live").set(live as f64);
     }
 
     // ---- engine output ----
@@ -432,7 +450,7 @@ impl Driver {
                     }
                     Ok(Output::Event(event)) => self.on_event(id, event, &mut outputs, &mut queue),
                     Err(e) => {
-                        tracing::debug!(session = peer.session, error = %e, "peer failed; disconnecting it");
+                        tracing::debug!(session = peer.short(), error = %e, "peer failed; disconnecting it");
                         peer.rtc.disconnect();
                         break;
                     }
@@ -493,8 +511,9 @@ impl Driver {
                     let Some(writer) = peer.rtc.writer(*mid) else { continue };
                     let Some(pt) = writer.match_params(data.params) else { continue };
                     let time = MediaTime::new(*time, data.time.frequency());
-                    if let Err(e) = writer.write(pt, data.network_time, time, data.data.clone()) {
-                        tracing::debug!(session = peer.session, error = %e, "write to viewer failed");
+                    match writer.write(pt, data.network_time, time, data.data.clone()) {
+                        Ok(()) => metrics::counter!("sfu_frames_forwarded_total").increment(1),
+                        Err(e) => tracing::debug!(error = %e, "write to viewer failed"),
                     }
                     if !queue.contains(viewer) {
                         queue.push(*viewer);

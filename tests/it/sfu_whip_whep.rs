@@ -344,3 +344,14 @@ async fn configured_stun_servers_are_advertised_as_ice_server_links() {
     assert_eq!(header(&res, "link"), "<stun:stun.example.com:3478>; rel=\"ice-server\"");
     assert_eq!(header(&res, "accept-post"), "application/sdp");
 }
+
+#[tokio::test]
+async fn sfu_sessions_and_live_rooms_show_in_metrics() {
+    let app = spawn_app().await;
+    let (token, _) = room(&app, "spring", "public").await;
+    assert_eq!(post_sdp(&app, "/whip/spring", Some(&token), &publisher_offer()).await.status(), 201);
+    assert_eq!(post_sdp(&app, "/whep/spring", None, &viewer_offer()).await.status(), 201);
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("sfu_peers"), "{text}");
+    assert!(text.contains("sfu_rooms_live"), "{text}");
+}
