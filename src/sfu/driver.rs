@@ -27,6 +27,7 @@ use crate::store::Store;
 pub struct SfuSettings {
     pub bind: IpAddr,
     pub udp_port: u16,
+    pub max_viewers_per_room: usize,
 }
 
 /// A session that has not connected by then is dropped.
@@ -56,6 +57,7 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store) -> anyhow::Result
         socket,
         udp,
         port: local_addr.port(),
+        max_viewers: settings.max_viewers_per_room,
         candidates: candidates.clone(),
         cert,
         peers: HashMap::new(),
@@ -118,6 +120,7 @@ struct Driver {
     socket: tokio::net::UdpSocket,
     udp: quinn_udp::UdpSocketState,
     port: u16,
+    max_viewers: usize,
     candidates: Vec<SocketAddr>,
     cert: DtlsCert,
     peers: HashMap<PeerId, Peer>,
@@ -214,6 +217,10 @@ impl Driver {
 
     fn view(&mut self, room: RoomKey, offer_sdp: &str) -> Result<SessionCreated, SfuError> {
         let slot = self.rooms.get(&room.id).filter(|r| r.core.publisher().is_some()).ok_or(SfuError::NotLive)?;
+        let viewers = self.peers.values().filter(|p| p.role == Role::Viewer && p.room_id == room.id).count();
+        if viewers >= self.max_viewers {
+            return Err(SfuError::RoomFull);
+        }
         codecs::check_viewer(&self.cert, offer_sdp, &slot.codecs).map_err(codec_error)?;
         let rtc = codecs::room_config(&self.cert, &slot.codecs).enable_bwe(Some(Bitrate::kbps(1_500))).build(Instant::now());
         let (id, created) = self.open_session(rtc, &room, Role::Viewer, offer_sdp)?;

@@ -96,7 +96,8 @@ pub async fn whip_offer(State(state): State<AppState>, Path(room): Path<String>,
     responses((status = 201, description = "SDP answer; Location is the session", content_type = "application/sdp"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "nobody is publishing in the room"), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "the player cannot decode the published codec")))]
+        (status = 422, body = ErrorBody, description = "the player cannot decode the published codec"),
+        (status = 503, body = ErrorBody, description = "the room has its maximum of viewers")))]
 pub async fn whep_offer(State(state): State<AppState>, Path(room): Path<String>, request: Request) -> Result<Response, ApiError> {
     let room = find_room(&state, &room).await?;
     let (mut parts, body) = request.into_parts();
@@ -310,6 +311,7 @@ fn sfu_error(err: SfuError) -> ApiError {
         SfuError::UnsupportedCodec(_) => ApiError::unprocessable("unsupported_codec", message),
         SfuError::PublisherExists => ApiError::conflict("room_has_publisher", "this room already has a publisher; stop it (DELETE its session) first"),
         SfuError::NotLive => ApiError::conflict("room_not_live", "nobody is publishing in this room yet; retry when it is live"),
+        SfuError::RoomFull => ApiError::Unavailable { code: "room_full", message: "this room has as many viewers as it accepts; try again later".into() },
         SfuError::UnknownSession => ApiError::not_found("session_not_found", "no such session in this room; it may have ended"),
         SfuError::RestartUnsupported => ApiError::unprocessable("ice_restart_unsupported", message),
         SfuError::EtagMismatch => ApiError::conflict("etag_mismatch", message),

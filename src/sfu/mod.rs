@@ -53,6 +53,8 @@ pub enum SfuError {
     PublisherExists,
     #[error("nobody is publishing in this room right now")]
     NotLive,
+    #[error("this room has as many viewers as it accepts")]
+    RoomFull,
     #[error("no such session")]
     UnknownSession,
     #[error("ICE restart is not supported; start a new session")]

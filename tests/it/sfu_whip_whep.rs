@@ -355,3 +355,27 @@ async fn sfu_sessions_and_live_rooms_show_in_metrics() {
     assert!(text.contains("sfu_peers"), "{text}");
     assert!(text.contains("sfu_rooms_live"), "{text}");
 }
+
+#[tokio::test]
+async fn an_audio_only_stream_can_be_watched_by_a_player_that_also_offers_video() {
+    let app = spawn_app().await;
+    let (token, _) = room(&app, "radio", "public").await;
+    let audio_only = offer_with(|c| c.clear_codecs().enable_opus(true, false), &[(MediaKind::Audio, Direction::SendOnly)]);
+    assert_eq!(post_sdp(&app, "/whip/radio", Some(&token), &audio_only).await.status(), 201);
+    let res = post_sdp(&app, "/whep/radio", None, &viewer_offer()).await;
+    assert_eq!(res.status(), 201);
+    assert!(res.text().await.unwrap().to_lowercase().contains("opus/48000"));
+}
+
+#[tokio::test]
+async fn a_room_refuses_viewers_beyond_its_configured_limit() {
+    let app = crate::support::spawn_app_with(|s| s.sfu_max_viewers_per_room = 1).await;
+    let (token, _) = room(&app, "spring", "public").await;
+    post_sdp(&app, "/whip/spring", Some(&token), &publisher_offer()).await;
+    assert_eq!(post_sdp(&app, "/whep/spring", None, &viewer_offer()).await.status(), 201);
+    let res = post_sdp(&app, "/whep/spring", None, &viewer_offer()).await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(error_code(res).await, "room_full");
+    let settings = streamcart::Settings::from_yaml("streamcart:\n  sfu:\n    max_viewers_per_room: 7\n", "/tmp/unused").unwrap();
+    assert_eq!(settings.sfu_max_viewers_per_room, 7);
+}
