@@ -19,7 +19,7 @@ use tokio::io::Interest;
 use tokio::sync::mpsc;
 
 use super::codecs::{self, CodecError};
-use super::room::{FrameIn, PeerId, Room, RoomOutput};
+use super::room::{FrameIn, PeerId, Room, RoomOutput, StreamEvent};
 use super::{Command, RoomKey, SessionCreated, SfuError};
 use crate::store::Store;
 
@@ -58,6 +58,7 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store) -> anyhow::Result
         udp,
         port: local_addr.port(),
         max_viewers: settings.max_viewers_per_room,
+        next_stall_check: Instant::now(),
         candidates: candidates.clone(),
         cert,
         peers: HashMap::new(),
@@ -120,6 +121,7 @@ struct Driver {
     socket: tokio::net::UdpSocket,
     udp: quinn_udp::UdpSocketState,
     port: u16,
+    next_stall_check: Instant,
     max_viewers: usize,
     candidates: Vec<SocketAddr>,
     cert: DtlsCert,
@@ -375,6 +377,10 @@ impl Driver {
     }
 
     fn handle_timeouts(&mut self, now: Instant) {
+        if now >= self.next_stall_check {
+            self.next_stall_check = now + Duration::from_millis(500);
+            self.check_stalls(now);
+        }
         let never_connected = |p: &Peer| !p.connected && now.saturating_duration_since(p.created) > CONNECT_TIMEOUT;
         let due: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.timeout <= now || never_connected(p)).map(|(id, _)| *id).collect();
         for id in due {
@@ -390,6 +396,21 @@ impl Driver {
                 }
             }
             self.drain(id);
+        }
+    }
+
+    /// Stalls and resumptions are logged and counted (and will go to the room's
+    /// signaling channel once the hub exists).
+    fn check_stalls(&mut self, now: Instant) {
+        for (room_id, slot) in self.rooms.iter_mut() {
+            match slot.core.poll_stream_event(now) {
+                Some(StreamEvent::Stalled) => {
+                    tracing::warn!(room_id, "stream stalled: no media from the publisher");
+                    metrics::counter!("sfu_stream_stalls_total").increment(1);
+                }
+                Some(StreamEvent::Resumed) => tracing::info!(room_id, "stream resumed"),
+                None => {}
+            }
         }
     }
 
