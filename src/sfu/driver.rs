@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::codecs::{self, CodecError};
 use super::room::{FrameIn, PeerId, Room, RoomOutput, StreamEvent};
-use super::{Command, RoomKey, SessionCreated, SfuError};
+use super::{Command, MediaClock, RoomKey, SessionCreated, SfuError};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -115,6 +115,7 @@ impl Peer {
 struct RoomSlot {
     core: Room,
     codecs: Vec<PayloadParams>,
+    clock: Option<MediaClock>,
 }
 
 struct Driver {
@@ -178,6 +179,13 @@ impl Driver {
             Command::Trickle { room_name, session, if_match, fragment, reply } => {
                 let _ = reply.send(self.trickle(&room_name, &session, if_match.as_deref(), &fragment));
             }
+            Command::Clock { room_id, reply } => {
+                let clock = match self.rooms.get(&room_id) {
+                    Some(slot) if slot.core.publisher().is_some() => Ok(slot.clock),
+                    _ => Err(SfuError::NotLive),
+                };
+                let _ = reply.send(clock);
+            }
             Command::End { room_name, session, reply } => {
                 let result = self.session_peer(&room_name, &session).map(|id| match self.peers.get_mut(&id) {
                     Some(peer) => {
@@ -200,8 +208,9 @@ impl Driver {
         let codecs = codecs::publisher_codecs(&self.cert, offer_sdp).map_err(codec_error)?;
         let rtc = codecs::room_config(&self.cert, &codecs).build(Instant::now());
         let (id, created) = self.open_session(rtc, &room, Role::Publisher, offer_sdp)?;
-        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { core: Room::default(), codecs: Vec::new() });
+        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { core: Room::default(), codecs: Vec::new(), clock: None });
         slot.codecs = codecs;
+        slot.clock = None;
         if slot.core.set_publisher(id).is_err() {
             self.peers.remove(&id);
             self.sessions.remove(&created.session);
@@ -502,6 +511,18 @@ impl Driver {
                 }
             }
             Event::MediaData(data) if peer.role == Role::Publisher => {
+                if let Some(info) = data.last_sender_info {
+                    let video = data.params.spec().codec.is_video();
+                    if video || slot.clock.is_none_or(|c| c.track == "audio") {
+                        let ntp_unix_ms = info.ntp_time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+                        slot.clock = Some(MediaClock {
+                            track: if video { "video" } else { "audio" },
+                            clock_rate: info.rtp_time.frequency().get(),
+                            rtp_timestamp: info.rtp_time.numer(),
+                            ntp_unix_ms,
+                        });
+                    }
+                }
                 let frame = FrameIn {
                     mid: data.mid,
                     layer: data.rid,

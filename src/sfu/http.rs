@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{RoomKey, SessionCreated, SfuError};
-use crate::api::extract::AuthUser;
+use crate::api::extract::{AuthUser, MaybeAuthUser};
 use crate::api::rooms::find_room;
 use crate::app::AppState;
 use crate::auth::hash_opaque_token;
@@ -34,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(whip_patch, whip_delete, whip_session_options))
         .routes(routes!(whep_offer, whep_options))
         .routes(routes!(whep_patch, whep_delete, whep_session_options))
+        .routes(routes!(media_clock))
         .layer(axum::middleware::map_response(cors))
 }
 
@@ -162,6 +163,41 @@ async fn end(state: AppState, room: String, session: String) -> Result<Response,
         state.store.set_room_status(&room.id, "ended").await?;
     }
     Ok(StatusCode::OK.into_response())
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct MediaClockView {
+    /// `video` (preferred) or `audio`: whose sender reports this comes from.
+    pub track: String,
+    /// RTP clock rate in Hz (90000 for video, 48000 for Opus).
+    pub clock_rate: u32,
+    /// The RTP timestamp (extended, without wraps) that was `ntp_unix_ms`...
+    pub rtp_timestamp: u64,
+    /// ...on the publisher's wall clock, in Unix milliseconds.
+    pub ntp_unix_ms: i64,
+}
+
+/// A live room's media clock, from the publisher's RTCP sender reports: stamp events
+/// with stream time as `rtp_timestamp + (t - ntp_unix_ms) * clock_rate / 1000`.
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/media-clock", tag = "rooms",
+    params(("room" = String, Path, description = "room name")),
+    responses((status = 200, body = MediaClockView), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "not live, or no sender report yet")))]
+pub async fn media_clock(State(state): State<AppState>, caller: MaybeAuthUser, Path(room): Path<String>) -> Result<axum::Json<MediaClockView>, ApiError> {
+    let room = find_room(&state, &room).await?;
+    if !room.is_public() {
+        let allowed = match &caller.0 {
+            Some(user) => user.is_admin || state.store.room_rights(&room, &user.user_id).await?.can_moderate(),
+            None => false,
+        };
+        if !allowed {
+            return Err(ApiError::not_found("room_not_found", "no room has this name"));
+        }
+    }
+    let clock = state.sfu.media_clock(room.id.clone()).await.map_err(sfu_error)?.ok_or_else(|| {
+        ApiError::conflict("media_clock_unavailable", "the publisher has not sent a sender report yet; retry in a second")
+    })?;
+    Ok(axum::Json(MediaClockView { track: clock.track.into(), clock_rate: clock.clock_rate, rtp_timestamp: clock.rtp_timestamp, ntp_unix_ms: clock.ntp_unix_ms }))
 }
 
 /// What the WHIP endpoint accepts, and its ICE servers (RFC 9725 §4.4).

@@ -270,3 +270,28 @@ async fn a_simulcast_viewer_gets_one_layer_as_one_continuous_stream() {
     }
     assert_eq!(layer_of(video[video.len() - 1]), Some(2), "with no bandwidth limit the viewer ends on the top layer");
 }
+
+#[tokio::test]
+async fn a_live_room_exposes_its_media_clock_from_the_publishers_sender_reports() {
+    let app = spawn_app().await;
+    let (token, _) = room(&app, "spring", "public").await;
+    let clock_url = app.url("/api/v1/rooms/spring/media-clock");
+    assert_eq!(app.client.get(&clock_url).send().await.unwrap().status(), 409, "not live yet");
+    let _publisher = connect(&app, "/whip/spring", Some(&token), true, b"spring").await;
+    let mut viewer = connect(&app, "/whep/spring", None, false, b"").await;
+    receive(&mut viewer, 5, 5).await;
+    // Sender reports come about once a second; wait (bounded) for the first.
+    let mut clock = serde_json::Value::Null;
+    for _ in 0..100 {
+        let res = app.client.get(&clock_url).send().await.unwrap();
+        if res.status() == 200 {
+            clock = res.json().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(clock["track"], "video", "{clock}");
+    assert_eq!(clock["clock_rate"], 90_000);
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!((now_ms - clock["ntp_unix_ms"].as_i64().unwrap()).abs() < 60_000, "{clock}");
+}
