@@ -45,9 +45,10 @@ async fn start_server() -> Server {
         .expect("the streamcart binary starts");
     let settings = streamcart::Settings::for_data_dir(data_dir.path());
     let app = TestApp { address: format!("http://127.0.0.1:{port}"), client: reqwest::Client::new(), setup_token: None, data_dir, settings };
+    let server = Server { child, app };
     for _ in 0..100 {
-        if app.client.get(app.url("/health/live")).send().await.is_ok_and(|r| r.status() == 200) {
-            return Server { child, app };
+        if server.app.client.get(server.app.url("/health/live")).send().await.is_ok_and(|r| r.status() == 200) {
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
