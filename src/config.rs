@@ -36,6 +36,8 @@ pub struct Settings {
     /// Trust `X-Forwarded-For` for the client address (only behind a proxy you run).
     pub trust_forwarded_for: bool,
     pub shop: ShopSettings,
+    /// Signaling hub limits (queues, heartbeats, session re-checks); defaults only for now.
+    pub hub: crate::signaling::hub::ShellConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -95,6 +97,7 @@ impl Settings {
             max_body_bytes: 1024 * 1024,
             trust_forwarded_for: false,
             shop: ShopSettings { default_currency: "USD".into() },
+            hub: Default::default(),
         }
     }
 

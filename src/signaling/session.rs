@@ -21,6 +21,7 @@ use crate::store::{now_ms, RoomRow, StoreError};
 #[derive(Clone, Debug)]
 pub struct Identity {
     pub user_id: String,
+    pub session_id: String,
     pub display_name: String,
     pub is_admin: bool,
 }
@@ -30,7 +31,7 @@ impl Identity {
     pub async fn from_token(state: &AppState, token: &str) -> Result<Identity, ApiError> {
         let user = AuthUser::from_access_token(state, token).await?;
         let row = state.store.user_by_id(&user.user_id).await?.ok_or_else(|| ApiError::unauthorized("invalid_token", "the access token is not valid; log in again"))?;
-        Ok(Identity { user_id: row.id, display_name: row.display_name, is_admin: user.is_admin })
+        Ok(Identity { user_id: row.id, session_id: user.session_id, display_name: row.display_name, is_admin: user.is_admin })
     }
 }
 
@@ -92,6 +93,18 @@ impl Session {
     pub fn new(state: AppState, conn: ConnId, identity: Option<Identity>) -> Session {
         let hub = state.hub.clone();
         Session { state, hub, conn, identity, rooms: HashMap::new() }
+    }
+
+    /// False once the signed-in session has been revoked (logout, refresh
+    /// token reuse) or the account disabled. A store outage is not a reason
+    /// to drop viewers, so errors count as valid.
+    pub async fn still_valid(&self) -> bool {
+        let Some(identity) = &self.identity else { return true };
+        match self.state.store.session(&identity.session_id).await {
+            Ok(Some(s)) => s.user_id == identity.user_id && !s.user_disabled && s.revoked_at.is_none(),
+            Ok(None) => false,
+            Err(_) => true,
+        }
     }
 
     /// Handles one text frame; false when it was malformed.
