@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::auth::{hash_opaque_token, new_opaque_token, LoginLimiter, TokenKeys};
 use crate::config::{redact, Settings};
 use crate::kv::Kv;
+use crate::livekit::LiveKitKeys;
 use crate::secrets::Secrets;
 use crate::store::Store;
 
@@ -25,8 +26,10 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub login_limiter: LoginLimiter,
     pub metrics: PrometheusHandle,
-    /// LiveKit-style API key → secret (from `keys:`, else generated on first run).
-    pub api_keys: Arc<std::collections::BTreeMap<String, String>>,
+    /// LiveKit API keys (from `keys:`, else generated on first run): token minting and checks.
+    pub livekit: LiveKitKeys,
+    /// Commerce: payment provider, webhook key, order hold time.
+    pub commerce: crate::commerce::Commerce,
     /// The signaling hub: `/ws`, and `publish` / `push_to_user` for other modules.
     pub hub: crate::signaling::Hub,
 }
@@ -88,7 +91,8 @@ impl Application {
                 settings.auth.login_attempts_per_account_per_minute,
             ),
             metrics: crate::telemetry::metrics_handle(),
-            api_keys: Arc::new(api_keys),
+            livekit: LiveKitKeys::new(api_keys),
+            commerce: crate::commerce::Commerce::with_test_payments(&secrets.payment_webhook_secret),
             settings: Arc::new(settings),
             store,
             kv,
@@ -122,6 +126,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let commerce_sweeper = crate::commerce::spawn_sweeper(self.state.store.clone());
         let limiter = self.state.login_limiter.clone();
         let sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -141,6 +146,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         sweeper.abort();
+        commerce_sweeper.abort();
         result
     }
 }

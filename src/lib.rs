@@ -3,10 +3,13 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod commerce;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod kv;
+pub mod live;
+pub mod livekit;
 pub mod secrets;
 pub mod signaling;
 pub mod store;

@@ -21,6 +21,9 @@ pub struct Secrets {
     /// LiveKit-style API keys generated for this install (used only if none configured).
     #[serde(default)]
     pub api_keys: BTreeMap<String, String>,
+    /// HMAC key payment webhooks are signed with (hex); generated when missing.
+    #[serde(default)]
+    pub payment_webhook_secret: String,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -58,6 +61,7 @@ impl Secrets {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Secrets {
                 jwt_signing_key: random_hex(64),
                 api_keys: BTreeMap::new(),
+                payment_webhook_secret: String::new(),
             },
             Err(e) => return Err(io(e)),
         };
@@ -65,7 +69,11 @@ impl Secrets {
         if generate_key {
             secrets.api_keys.insert(format!("API{}", random_alphanumeric(12)), random_alphanumeric(48));
         }
-        if generate_key || !path.exists() {
+        let generate_webhook_secret = secrets.payment_webhook_secret.is_empty();
+        if generate_webhook_secret {
+            secrets.payment_webhook_secret = random_hex(32);
+        }
+        if generate_key || generate_webhook_secret || !path.exists() {
             write_private(&path, &serde_json::to_vec_pretty(&secrets).map_err(|e| io(e.into()))?).map_err(io)?;
         }
         Ok(secrets)

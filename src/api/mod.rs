@@ -9,6 +9,14 @@ pub mod health;
 pub mod rooms;
 pub mod setup;
 pub mod shops;
+pub mod catalog;
+pub mod stock;
+pub mod cart;
+pub mod coupons;
+pub mod orders;
+pub mod payments;
+pub mod notifications;
+pub mod commerce_edge;
 
 use axum::http::{HeaderName, Request};
 use axum::middleware;
@@ -32,7 +40,7 @@ use crate::error::ApiError;
 #[openapi(
     info(title = "streamcart", description = "Live shopping: accounts, shops, commerce, rooms. Errors are always {\"error\":{\"code\",\"message\"}}."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "setup"), (name = "admin"), (name = "shops"), (name = "rooms"), (name = "operations"))
+    tags((name = "auth"), (name = "setup"), (name = "admin"), (name = "shops"), (name = "rooms"), (name = "operations"), (name = "catalog"), (name = "stock"), (name = "cart"), (name = "orders"), (name = "notifications"))
 )]
 struct ApiDoc;
 
@@ -63,9 +71,40 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::create_room))
         .routes(routes!(rooms::get_room))
         .routes(routes!(rooms::rotate_stream_key))
+        .routes(routes!(rooms::mint_room_token))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))
+        .routes(routes!(catalog::create_category, catalog::list_categories))
+        .routes(routes!(catalog::create_product, catalog::list_shop_products))
+        .routes(routes!(catalog::get_product))
+        .routes(routes!(catalog::update_product))
+        .routes(routes!(catalog::publish_product))
+        .routes(routes!(catalog::unpublish_product))
+        .routes(routes!(catalog::add_variant))
+        .routes(routes!(catalog::update_variant))
+        .routes(routes!(catalog::search))
+        .routes(routes!(stock::get_stock))
+        .routes(routes!(stock::restock))
+        .routes(routes!(stock::adjust))
+        .routes(routes!(stock::list_movements))
+        .routes(routes!(cart::get_cart))
+        .routes(routes!(cart::set_item, cart::remove_item))
+        .routes(routes!(cart::apply_coupon, cart::remove_coupon))
+        .routes(routes!(coupons::create_shop_coupon))
+        .routes(routes!(coupons::create_platform_coupon))
+        .routes(routes!(orders::checkout))
+        .routes(routes!(orders::pay_order))
+        .routes(routes!(orders::my_orders))
+        .routes(routes!(orders::get_order))
+        .routes(routes!(orders::cancel_order))
+        .routes(routes!(orders::invoice))
+        .routes(routes!(orders::shop_orders))
+        .routes(routes!(orders::update_order_status))
+        .routes(routes!(payments::payment_webhook))
+        .routes(routes!(notifications::list))
+        .routes(routes!(notifications::mark_read))
+        .routes(routes!(notifications::mark_all_read))
         .routes(routes!(crate::signaling::http::moderation_log))
         .routes(routes!(crate::signaling::http::publish_event))
 }

@@ -129,6 +129,70 @@ pub async fn rotate_stream_key(State(state): State<AppState>, caller: AuthUser, 
     Ok(Json(StreamKeyResponse { room: room.into(), stream_key }))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct RoomTokenResponse {
+    /// A LiveKit access token (HS256 JWT) for this room: use it with LiveKit's SDKs,
+    /// or as the Bearer token of WHIP/WHEP requests.
+    pub token: String,
+    /// The API key that signed it (`iss`).
+    pub api_key: String,
+    pub identity: String,
+    pub can_publish: bool,
+    pub can_subscribe: bool,
+    pub room_admin: bool,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+}
+
+const ROOM_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// Mint a LiveKit access token for the caller in this room. Sellers of the room's
+/// shop may publish and administer it; moderators and admins administer it; everyone
+/// else may subscribe (and send data) in public rooms.
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/token", tag = "rooms", security(("bearer" = [])),
+    params(("room" = String, Path, description = "room name")),
+    responses((status = 200, body = RoomTokenResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn mint_room_token(State(state): State<AppState>, caller: AuthUser, Path(room): Path<String>) -> Result<Json<RoomTokenResponse>, ApiError> {
+    let room = find_room(&state, &room).await?;
+    let rights = state.store.room_rights(&room, &caller.user_id).await?;
+    let staff = rights.can_moderate() || caller.is_admin;
+    if !room.is_public() && !staff {
+        return Err(room_not_found());
+    }
+    let user = state
+        .store
+        .user_by_id(&caller.user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("invalid_token", "the access token is not valid; log in again"))?;
+    let grants = livekit_api::access_token::VideoGrants {
+        room_join: true,
+        room: room.name.clone(),
+        can_publish: Some(rights.seller),
+        can_subscribe: Some(true),
+        can_publish_data: Some(true),
+        room_admin: staff,
+        ..Default::default()
+    };
+    let (api_key, _) = state
+        .livekit
+        .signing_key()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no LiveKit API key configured")))?;
+    let api_key = api_key.to_string();
+    let token = state
+        .livekit
+        .mint(&user.id, &user.display_name, grants, ROOM_TOKEN_TTL)
+        .map_err(ApiError::internal)?;
+    Ok(Json(RoomTokenResponse {
+        token,
+        api_key,
+        identity: user.id,
+        can_publish: rights.seller,
+        can_subscribe: true,
+        room_admin: staff,
+        expires_in: ROOM_TOKEN_TTL.as_secs(),
+    }))
+}
+
 pub async fn find_room(state: &AppState, name: &str) -> Result<RoomRow, ApiError> {
     state.store.room_by_name(name).await?.ok_or_else(room_not_found)
 }

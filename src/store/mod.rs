@@ -147,6 +147,12 @@ impl Store {
         Ok(())
     }
 
+    /// Closes every connection; later queries fail with `StoreError::Unavailable`.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
     /// Round-trips a trivial query on both pools; used by readiness.
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;

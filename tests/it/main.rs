@@ -6,7 +6,9 @@ mod support;
 
 mod accounts;
 mod admin;
+mod authz;
 mod operations;
 mod requests;
 mod rooms;
+mod commerce;
 mod hub;

@@ -107,3 +107,41 @@ async fn a_room_name_that_is_not_url_safe_is_refused() {
     assert_eq!(res.status(), 400);
     assert_eq!(error_code(res).await, "invalid_slug");
 }
+
+async fn room_token(app: &TestApp, token: &str, room: &str) -> Value {
+    let res = app.client.post(app.url(&format!("/api/v1/rooms/{room}/token"))).bearer_auth(token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_seller_gets_a_livekit_token_that_may_publish_in_their_room() {
+    let app = spawn_app().await;
+    let seller = seller_with_shop(&app, "sam@example.com", "acme").await;
+    assert_eq!(create_room(&app, &seller, "acme", json!({"name": "show", "title": "Show"})).await.status(), 201);
+    let body = room_token(&app, &seller, "show").await;
+    assert_eq!((body["can_publish"].as_bool(), body["room_admin"].as_bool()), (Some(true), Some(true)));
+    let keys = streamcart::livekit::LiveKitKeys::new(app_livekit_keys(&app));
+    let grant = keys.room_grant(body["token"].as_str().unwrap(), "show").unwrap().unwrap();
+    assert!(grant.can_publish && grant.room_admin);
+    assert_eq!(keys.room_grant(body["token"].as_str().unwrap(), "other-room").unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_viewer_gets_a_subscribe_only_livekit_token() {
+    let app = spawn_app().await;
+    let seller = seller_with_shop(&app, "sam@example.com", "acme").await;
+    create_room(&app, &seller, "acme", json!({"name": "show", "title": "Show"})).await;
+    let viewer = app.register("vic@example.com").await;
+    let body = room_token(&app, viewer["access_token"].as_str().unwrap(), "show").await;
+    let keys = streamcart::livekit::LiveKitKeys::new(app_livekit_keys(&app));
+    let grant = keys.room_grant(body["token"].as_str().unwrap(), "show").unwrap().unwrap();
+    assert!(!grant.can_publish && grant.can_subscribe && !grant.room_admin);
+    assert_eq!(grant.identity, viewer["user"]["id"].as_str().unwrap());
+}
+
+/// The API key pair the server generated in its data dir on first run.
+fn app_livekit_keys(app: &TestApp) -> std::collections::BTreeMap<String, String> {
+    let secrets: Value = serde_json::from_slice(&std::fs::read(app.data_dir.path().join("secrets.json")).unwrap()).unwrap();
+    serde_json::from_value(secrets["api_keys"].clone()).unwrap()
+}

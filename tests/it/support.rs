@@ -20,6 +20,10 @@ pub fn redis_url() -> Option<String> {
 
 pub struct TestApp {
     pub address: String,
+    /// Closed when the TestApp is dropped, so a test that starts many servers
+    /// does not exhaust PostgreSQL's connection slots.
+    store: Option<streamcart::store::Store>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub client: reqwest::Client,
     pub setup_token: Option<String>,
     pub data_dir: tempfile::TempDir,
@@ -52,8 +56,12 @@ pub async fn launch(settings: Settings, data_dir: tempfile::TempDir) -> TestApp 
     let app = Application::build(settings.clone()).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let setup_token = app.setup_token().map(str::to_string);
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
-    TestApp { address, client: reqwest::Client::new(), setup_token, data_dir, settings }
+    let store = app.state().store.clone();
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    TestApp { address, store: Some(store), shutdown: Some(shutdown), client: reqwest::Client::new(), setup_token, data_dir, settings }
 }
 
 /// Creates an empty schema and returns a URL whose connections use it.
@@ -66,7 +74,23 @@ pub async fn fresh_postgres_schema(base_url: &str) -> String {
     format!("{base_url}{sep}options=-c%20search_path%3D{schema}")
 }
 
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let (Some(store), Ok(runtime)) = (self.store.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move { store.close().await });
+        }
+    }
+}
+
 impl TestApp {
+    /// A handle on a server running in another process (the test owns its lifetime).
+    pub fn external(address: String, data_dir: tempfile::TempDir, settings: Settings) -> TestApp {
+        TestApp { address, store: None, shutdown: None, client: reqwest::Client::new(), setup_token: None, data_dir, settings }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

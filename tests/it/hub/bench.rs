@@ -44,7 +44,7 @@ async fn start_server() -> Server {
         .spawn()
         .expect("the streamcart binary starts");
     let settings = streamcart::Settings::for_data_dir(data_dir.path());
-    let app = TestApp { address: format!("http://127.0.0.1:{port}"), client: reqwest::Client::new(), setup_token: None, data_dir, settings };
+    let app = TestApp::external(format!("http://127.0.0.1:{port}"), data_dir, settings);
     let server = Server { child, app };
     for _ in 0..100 {
         if server.app.client.get(server.app.url("/health/live")).send().await.is_ok_and(|r| r.status() == 200) {

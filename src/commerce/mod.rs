@@ -1,0 +1,74 @@
+//! The commerce core: catalog, stock, cart, coupons, checkout, orders,
+//! payments and notifications.
+//!
+//! The rules are sans-IO and take `now` as an argument ([`order_state`],
+//! [`pricing`], [`webhook`]); [`store`] holds the SQL (conditional UPDATEs and
+//! unique constraints in one transaction are what make concurrent buyers
+//! safe); [`payments`] is the provider seam; the HTTP edge is in `src/api/`
+//! (`catalog.rs`, `cart.rs`, `orders.rs`, `payments.rs`, ...).
+
+pub mod checkout;
+pub mod domain;
+pub mod invoice;
+pub mod order_state;
+pub mod page;
+pub mod payments;
+pub mod pricing;
+pub mod store;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use payments::{PaymentProvider, TestPaymentProvider};
+
+/// How long an unpaid order holds its stock before it expires.
+pub const UNPAID_ORDER_TTL_MS: i64 = 15 * 60 * 1000;
+/// How old a webhook's signed timestamp may be (either direction).
+pub const WEBHOOK_TOLERANCE_SECS: i64 = 300;
+
+/// The commerce handle in `AppState`.
+#[derive(Clone)]
+pub struct Commerce {
+    pub payments: Arc<dyn PaymentProvider>,
+    /// Key for `Streamcart-Signature` on payment webhooks.
+    pub webhook_secret: Arc<Vec<u8>>,
+    pub unpaid_order_ttl_ms: i64,
+}
+
+impl Commerce {
+    /// The built-in test payment provider, verifying webhooks with `webhook_secret`.
+    pub fn with_test_payments(webhook_secret: &str) -> Commerce {
+        Commerce {
+            payments: Arc::new(TestPaymentProvider),
+            webhook_secret: Arc::new(webhook_secret.as_bytes().to_vec()),
+            unpaid_order_ttl_ms: UNPAID_ORDER_TTL_MS,
+        }
+    }
+}
+
+/// A payment still `processing` after this long was abandoned mid-charge.
+pub const ABANDONED_PAYMENT_AFTER_MS: i64 = 10 * 60 * 1000;
+
+/// How often unpaid orders and timed holds are checked for expiry.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Fails abandoned payments, expires unpaid orders and timed stock holds every [`SWEEP_EVERY`]; abort
+/// the handle to stop. Each order and hold ends once even with several nodes.
+pub fn spawn_sweeper(store: crate::store::Store) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            let now = crate::store::now_ms();
+            if let Err(e) = store.fail_abandoned_payments(now - ABANDONED_PAYMENT_AFTER_MS).await {
+                tracing::warn!(error = %e, "failing abandoned payments failed; will retry");
+            }
+            if let Err(e) = store.expire_unpaid_orders(now).await {
+                tracing::warn!(error = %e, "expiring unpaid orders failed; will retry");
+            }
+            if let Err(e) = store.release_expired_holds(now).await {
+                tracing::warn!(error = %e, "releasing expired stock holds failed; will retry");
+            }
+        }
+    })
+}

@@ -1,0 +1,60 @@
+//! Commerce persistence: `impl Store` blocks, one file per aggregate. Every
+//! counter that concurrent requests race for (variant stock, coupon uses,
+//! order status, payments, idempotency keys) changes only through a
+//! conditional UPDATE or a unique constraint inside the transaction that also
+//! writes its record (ledger row, redemption, order event).
+
+mod cart;
+mod catalog;
+mod coupons;
+mod idempotency;
+mod notifications;
+mod orders;
+mod search;
+pub mod stock;
+
+pub use cart::CartLine;
+pub use catalog::{CategoryRow, NewProduct, NewVariant, ProductPatch, ProductRow, VariantPatch, VariantRow};
+pub use coupons::{CouponRow, NewCoupon};
+pub use idempotency::{IdempotencyClaim, StoredResponse};
+pub use notifications::NotificationRow;
+pub use orders::{DraftLine, OrderDraft, OrderEventRow, OrderItemRow, OrderRow, PaymentRow, PlacedCheckout};
+pub use search::SearchQuery;
+pub use stock::{MovementRow, Reservation, StockLevel};
+
+use crate::commerce::order_state::{OrderStatus, TransitionError};
+use crate::store::StoreError;
+
+/// What can go wrong in a commerce write, besides the database.
+#[derive(Debug, thiserror::Error)]
+pub enum CommerceError {
+    #[error("only {available} of {sku} left")]
+    OutOfStock { variant_id: String, sku: String, available: i64 },
+    #[error("this coupon has reached its usage limit")]
+    CouponExhausted,
+    #[error("you have already used this coupon")]
+    CouponAlreadyUsed,
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    #[error("{source}")]
+    Transition { current: OrderStatus, source: TransitionError },
+    #[error("this order already has a payment in progress or completed")]
+    PaymentExists,
+    #[error("the reservation is no longer held")]
+    ReservationNotHeld,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for CommerceError {
+    fn from(e: sqlx::Error) -> Self {
+        CommerceError::Store(e.into())
+    }
+}
+
+pub type CommerceResult<T> = Result<T, CommerceError>;
+
+/// `$first, $first+1, …` for an IN list of `n` values.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,14 @@
+//! Live commerce engines: the rules of flash sales, auctions, stock bands and
+//! update coalescing, as sans-IO state machines. Each takes `now` (unix ms) as
+//! an input and returns effects; none reads a clock, sleeps, locks or does IO,
+//! so every rule is tested by scripting inputs. Shells (the store for caps and
+//! money, the hub for fan-out, a timer task driven by `next_deadline()`) live
+//! elsewhere; the SQL store stays the arbiter of quantities and caps.
+
+pub mod auction;
+pub mod coalesce;
+pub mod flash_sale;
+pub mod stock_band;
+
+/// Unix milliseconds: the one representation of instants in the engines.
+pub type Millis = i64;
