@@ -79,7 +79,7 @@ impl Application {
             store.clone(),
             crate::signaling::Broker::for_kv(&kv, settings.redis_url.as_deref()),
             Default::default(),
-            Default::default(),
+            settings.hub.clone(),
         )
         .await
         .context("cannot start the signaling hub")?;

@@ -40,6 +40,8 @@ pub struct Settings {
     pub shop: ShopSettings,
     /// Viewers (WHEP sessions) one room accepts (`streamcart.sfu.max_viewers_per_room`).
     pub sfu_max_viewers_per_room: usize,
+    /// Signaling hub limits (queues, heartbeats, session re-checks); defaults only for now.
+    pub hub: crate::signaling::hub::ShellConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -101,6 +103,7 @@ impl Settings {
             trust_forwarded_for: false,
             sfu_max_viewers_per_room: 1000,
             shop: ShopSettings { default_currency: "USD".into() },
+            hub: Default::default(),
         }
     }
 
