@@ -110,7 +110,7 @@ function burst(counts) {
   const total = Object.values(counts || {}).reduce((a, b) => a + b, 0);
   if (!total) return;
   const node = $("#reaction-burst");
-  node.textContent = `❤ ${total}`;
+  node.textContent = `♥ ${total}`;
   node.classList.remove("pop");
   void node.offsetWidth;
   node.classList.add("pop");
@@ -136,8 +136,7 @@ async function main() {
   $("#retry").addEventListener("click", startPlayback);
   $("#unmute").addEventListener("click", () => {
     video.muted = !video.muted;
-    $("#unmute").textContent = video.muted ? "🔇" : "🔊";
-    $("#unmute").setAttribute("aria-label", video.muted ? "Turn sound on" : "Turn sound off");
+    $("#unmute").textContent = video.muted ? "Sound on" : "Sound off";
   });
   for (const button of document.querySelectorAll(".react")) {
     button.addEventListener("click", () => hub && hub.request({ type: "react", room, kind: button.dataset.kind, count: 1 }).catch(() => {}));

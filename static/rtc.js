@@ -75,7 +75,7 @@ export async function publish(room, token, stream) {
   if (audio) pc.addTransceiver(audio, { direction: "sendonly" });
   try {
     const location = await exchange(pc, `${window.location.origin}/whip/${encodeURIComponent(room)}`, token);
-    return { pc, stop: async () => { pc.close(); await endSession(location, token); } };
+    return { pc, stop: async () => { await endSession(location, token); pc.close(); } };
   } catch (err) {
     pc.close();
     throw err;
@@ -94,7 +94,7 @@ export async function play(room, video, token) {
   };
   try {
     const location = await exchange(pc, `${window.location.origin}/whep/${encodeURIComponent(room)}`, token);
-    return { pc, stop: async () => { pc.close(); await endSession(location, token); } };
+    return { pc, stop: async () => { await endSession(location, token); pc.close(); } };
   } catch (err) {
     pc.close();
     throw err;

@@ -62,6 +62,7 @@ export async function openCart() {
   }
   $("#cart-total").textContent = cart.item_count ? `Total ${total} (shipping included)` : "Your cart is empty.";
   $("#checkout").disabled = !cart.item_count;
+  $("#checkout-form").hidden = !cart.item_count;
   $("#card-number").focus();
 }
 
@@ -101,5 +102,6 @@ export function showConfirmation(orders) {
   );
   $("#cart-lines").replaceChildren();
   $("#cart-total").textContent = "";
+  $("#checkout-form").hidden = true;
   box.focus();
 }

@@ -105,7 +105,10 @@ async function goLive() {
     publisher = await publish(currentRoom, JSON.parse(localStorage.getItem("streamcart.session")).token, preview);
     publisher.pc.addEventListener("connectionstatechange", () => {
       const state = publisher && publisher.pc.connectionState;
-      if (state === "connected") say($("#live-status"), "LIVE", "live");
+      if (state === "connected") {
+        say($("#live-status"), "LIVE", "live");
+        loadRooms(currentRoom).catch(() => {});
+      }
       else if (state === "failed") say($("#live-status"), "Connection failed; end the stream and go live again.", "error");
       else if (state) say($("#live-status"), state);
     });
@@ -143,6 +146,7 @@ async function endStream() {
   $("#go-live").hidden = false;
   $("#go-live").disabled = false;
   $("#room").disabled = $("#shop").disabled = false;
+  loadRooms(currentRoom).catch(() => {});
 }
 
 function onSession(s) {
