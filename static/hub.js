@@ -89,6 +89,11 @@ export class Hub {
     return this.request(frame).catch((err) => sub.handler({ kind: "subscribe_failed", data: err }));
   }
 
+  unsubscribe(channel) {
+    if (!this.channels.delete(channel)) return Promise.resolve();
+    return this.request({ type: "unsubscribe", channel }).catch(() => {});
+  }
+
   close() {
     this.closed = true;
     this.ws.close();

@@ -35,6 +35,7 @@ async function loadRooms(selected) {
 function selectRoom() {
   const room = $("#room").value || null;
   if (room === currentRoom) return;
+  if (currentRoom && hub) hub.unsubscribe(`room:${currentRoom}`);
   currentRoom = room;
   $("#go-live").disabled = !room || !preview || !!publisher;
   $("#whip-url").textContent = room ? `${location.origin}/whip/${room}` : "–";
