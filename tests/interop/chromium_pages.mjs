@@ -108,6 +108,9 @@ async function main() {
     await studio.click("#go-live");
     await studio.waitForFunction(() => document.querySelector("#live-status").textContent === "LIVE", null, WAIT);
     console.log("  studio: live over WHIP");
+    // The studio's own connection counts once presence settles; the viewer must add to it.
+    await studio.waitForFunction(() => Number(document.querySelector("#viewer-count").textContent) >= 1, null, WAIT);
+    await studio.waitForTimeout(1500);
     const before = Number(await studio.textContent("#viewer-count"));
 
     // A viewer plays the stream.
