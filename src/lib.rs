@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod kv;
+pub mod pages;
 pub mod live;
 pub mod livekit;
 pub mod secrets;

@@ -17,6 +17,7 @@ pub mod orders;
 pub mod payments;
 pub mod notifications;
 pub mod commerce_edge;
+pub mod shop_rooms;
 
 use axum::http::{HeaderName, Request};
 use axum::middleware;
@@ -108,6 +109,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::signaling::http::moderation_log))
         .routes(routes!(crate::signaling::http::publish_event))
         .merge(crate::sfu::http::routes())
+        .routes(routes!(shop_rooms::list_shop_rooms))
+        .routes(routes!(shop_rooms::room_shop))
 }
 
 pub fn router(state: AppState) -> Router {
@@ -119,6 +122,8 @@ pub fn router(state: AppState) -> Router {
         .route("/setup", get(setup::page))
         // The signaling WebSocket (not JSON, so not in OpenAPI): docs/PROTOCOL.md.
         .route("/ws", get(crate::signaling::ws::upgrade))
+        // The pages and their static assets (HTML, not in OpenAPI): src/pages.
+        .merge(crate::pages::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(crate::telemetry::record_http_metrics))

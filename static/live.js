@@ -1,0 +1,173 @@
+// The viewer page, /live/{room}: WHEP playback with an offline state and retry,
+// chat and reactions over /ws, the shop's products with Buy now and checkout.
+
+import { $, api, el, lastPathSegment, mountSignIn, say, session } from "/static/common.js";
+import { Hub } from "/static/hub.js";
+import { play } from "/static/rtc.js";
+import { mountCart, mountProducts, showConfirmation } from "/static/shopping.js";
+
+const room = lastPathSegment();
+const video = $("#video");
+let player = null;
+let retryTimer = null;
+let hub = null;
+const shown = new Set();
+
+function setState(text, live) {
+  say($("#stream-state"), text, live ? "live" : "info");
+}
+
+async function startPlayback() {
+  clearTimeout(retryTimer);
+  if (player) return;
+  setState("Connecting…");
+  try {
+    player = await play(room, video);
+    $("#offline").hidden = true;
+    player.pc.addEventListener("connectionstatechange", () => {
+      const state = player && player.pc.connectionState;
+      if (state === "connected") setState("LIVE", true);
+      if (state === "disconnected") setState("Reconnecting…");
+      if (state === "failed" || state === "closed") restart("The connection dropped; reconnecting…");
+    });
+  } catch (err) {
+    player = null;
+    if (err.code === "room_not_live") {
+      offline("This stream is offline. We will start playing as soon as it goes live.");
+    } else {
+      offline(`Could not play the stream: ${err.message}`);
+    }
+  }
+}
+
+function restart(text) {
+  if (player) player.pc.close();
+  player = null;
+  offline(text);
+}
+
+function offline(text) {
+  setState("Offline");
+  $("#offline-text").textContent = text;
+  $("#offline").hidden = false;
+  retryTimer = setTimeout(startPlayback, 3000);
+}
+
+function addChat(message) {
+  if (shown.has(message.id)) return;
+  shown.add(message.id);
+  const line = () =>
+    el("li", { "data-message-id": message.id }, el("strong", { text: message.author + " " }), el("span", { class: "text", text: message.text }));
+  $("#chat").append(line());
+  $("#chat").scrollTop = $("#chat").scrollHeight;
+  const overlay = $("#chat-overlay");
+  overlay.append(line());
+  while (overlay.children.length > 4) overlay.firstElementChild.remove();
+}
+
+function removeChat(id) {
+  for (const node of document.querySelectorAll(`[data-message-id="${CSS.escape(id)}"]`)) node.remove();
+}
+
+function onRoomEvent(event) {
+  const d = event.data;
+  switch (event.kind) {
+    case "snapshot":
+      if (d.room) $("#room-title").textContent = d.room.title;
+      if (d.presence) setViewers(d.presence.viewers);
+      for (const m of d.chat || []) addChat(m);
+      break;
+    case "chat.message":
+      addChat(d);
+      break;
+    case "chat.deleted":
+      removeChat(d.id);
+      break;
+    case "presence":
+      setViewers(d.viewers);
+      break;
+    case "reactions":
+      burst(d.counts);
+      break;
+    case "chat.slow_mode":
+      say($("#chat-status"), d.seconds ? `Slow mode: one message every ${d.seconds} s.` : "");
+      break;
+    case "unsubscribed":
+      say($("#chat-status"), d.reason, "error");
+      break;
+    case "subscribe_failed":
+      say($("#chat-status"), d.message, "error");
+      break;
+    // LIVE COMMERCE SLOT: product.pinned, sale.*, auction.* events are handled on the live-commerce branch.
+  }
+}
+
+function setViewers(n) {
+  $("#viewers").textContent = `${n} watching`;
+}
+
+function burst(counts) {
+  const total = Object.values(counts || {}).reduce((a, b) => a + b, 0);
+  if (!total) return;
+  const node = $("#reaction-burst");
+  node.textContent = `♥ ${total}`;
+  node.classList.remove("pop");
+  void node.offsetWidth;
+  node.classList.add("pop");
+}
+
+function onUserEvent(event) {
+  if (event.kind === "order.updated" && event.data && event.data.status) {
+    say($("#cart-status"), `Order update: ${event.data.status.replace("_", " ")}`);
+  }
+}
+
+function connectHub(s) {
+  if (hub) hub.close();
+  shown.clear();
+  $("#chat").replaceChildren();
+  $("#chat-overlay").replaceChildren();
+  hub = new Hub(s && s.token, { onStatus: (st) => st === "reconnecting" && say($("#chat-status"), "Chat reconnecting…") });
+  hub.subscribe(`room:${room}`, onRoomEvent);
+  if (s) hub.subscribe(`user:${s.user.id}`, onUserEvent);
+}
+
+async function main() {
+  $("#retry").addEventListener("click", startPlayback);
+  $("#unmute").addEventListener("click", () => {
+    video.muted = !video.muted;
+    $("#unmute").textContent = video.muted ? "Sound on" : "Sound off";
+  });
+  for (const button of document.querySelectorAll(".react")) {
+    button.addEventListener("click", () => hub && hub.request({ type: "react", room, kind: button.dataset.kind, count: 1 }).catch(() => {}));
+  }
+  $("#chat-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const input = $("#chat-text");
+    try {
+      const result = await hub.request({ type: "chat.send", room, text: input.value });
+      addChat(result.message);
+      input.value = "";
+      say($("#chat-status"), "");
+    } catch (err) {
+      say($("#chat-status"), err.message, "error");
+    }
+  });
+  mountCart(() => {});
+  mountSignIn((s) => {
+    $("#chat-form").hidden = !s;
+    connectHub(s);
+  });
+  startPlayback();
+  try {
+    const shop = await api("GET", `/api/v1/rooms/${encodeURIComponent(room)}/shop`);
+    $("#shop-link").textContent = shop.name;
+    $("#shop-link").href = `/shop/${shop.slug}`;
+    await mountProducts(shop.slug, $("#products"), { onNeedSignIn: () => { say($("#signin-status"), "Sign in to buy."); $("#email").focus(); } });
+  } catch (err) {
+    $("#products").replaceChildren(el("li", { class: "muted", text: err.code === "room_not_found" ? "No room has this name." : err.message }));
+  }
+}
+
+export { showConfirmation };
+main();
