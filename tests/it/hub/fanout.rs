@@ -82,3 +82,75 @@ async fn a_ban_on_one_node_takes_effect_on_the_other() {
     assert_eq!(notice["code"], "banned");
     assert_eq!(troll.chat("show", "from the other node").await["code"], "banned");
 }
+
+/// A streamcart binary running as its own OS process; killed when dropped.
+struct Process {
+    child: std::process::Child,
+    app: crate::support::TestApp,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the real binary on a free port against `database_url`, `redis`, the
+/// Redis prefix in `config` and the shared `data_dir` (so both share secrets).
+async fn start_process(data_dir: &std::path::Path, config: &std::path::Path, database_url: &str, redis: &str) -> Process {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_streamcart"))
+        .args(["--port", &port.to_string(), "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("DATABASE_URL", database_url)
+        .env("REDIS_URL", redis)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the streamcart binary starts");
+    let settings = streamcart::Settings::for_data_dir(data_dir);
+    let app = crate::support::TestApp::external(format!("http://127.0.0.1:{port}"), tempfile::tempdir().unwrap(), settings);
+    for _ in 0..150 {
+        if app.client.get(app.url("/health/ready")).send().await.is_ok_and(|r| r.status() == 200) {
+            return Process { child, app };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("streamcart on port {port} did not become ready");
+}
+
+#[tokio::test]
+async fn two_streamcart_processes_sharing_postgresql_and_redis_serve_one_room() {
+    let (Some(pg), Some(redis)) = (crate::support::postgres_url(), redis_url()) else {
+        eprintln!("skipped: two processes need PostgreSQL and Redis (STREAMCART_TEST_DATABASE_URL, STREAMCART_TEST_REDIS_URL)");
+        return;
+    };
+    let shared = tempfile::tempdir().unwrap();
+    let config = shared.path().join("livekit.yaml");
+    std::fs::write(&config, format!("rtc:\n  udp_port: 0\nstreamcart:\n  redis_prefix: \"test:{}:\"\n", uuid::Uuid::new_v4())).unwrap();
+    let database_url = crate::support::fresh_postgres_schema(&pg).await;
+    let data_dir = shared.path().join("data");
+    let first = start_process(&data_dir, &config, &database_url, &redis).await;
+    let second = start_process(&data_dir, &config, &database_url, &redis).await;
+
+    let fixture = room_fixture(&first.app).await;
+    let (token, _) = user(&second.app, "vic@example.com").await;
+    let mut viewer_on_second = WsClient::connect(&second.app, Some(&token)).await;
+    viewer_on_second.subscribe("room:show", None).await;
+    let mut seller_on_first = WsClient::connect(&first.app, Some(&fixture.seller)).await;
+    seller_on_first.subscribe("room:show", None).await;
+
+    seller_on_first.chat("show", "hello from the first process").await;
+    let seen = viewer_on_second.next_pub("chat.message").await;
+    assert_eq!(seen["event"]["data"]["text"], "hello from the first process");
+    loop {
+        let presence = seller_on_first.next_pub("presence").await;
+        if presence["event"]["data"]["viewers"] == 2 {
+            break;
+        }
+    }
+}
