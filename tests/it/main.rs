@@ -14,3 +14,4 @@ mod commerce;
 mod hub;
 mod sfu_whip_whep;
 mod sfu_media;
+mod live;
