@@ -53,7 +53,10 @@ CREATE TABLE flash_sale_reservations (
     user_id              TEXT NOT NULL,
     stock_reservation_id TEXT NOT NULL REFERENCES stock_reservations(id),
     quantity             BIGINT NOT NULL CHECK (quantity > 0),
-    status               TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'released', 'sold')),
+    -- held → ordered (an order now owns the stock hold) → released if that
+    -- order expires or is cancelled; held → released when reserved_until passes.
+    status               TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'ordered', 'released')),
+    order_id             TEXT,
     reserved_until       BIGINT NOT NULL,
     created_at           BIGINT NOT NULL
 );

@@ -112,6 +112,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::live::http::unpin_product))
         .routes(routes!(crate::live::http::create_sale, crate::live::http::list_sales))
         .routes(routes!(crate::live::http::reserve))
+        .routes(routes!(crate::live::http::checkout_reservation))
 }
 
 pub fn router(state: AppState) -> Router {

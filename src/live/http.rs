@@ -29,6 +29,7 @@ impl From<LiveStoreError> for ApiError {
             LiveStoreError::SaleSoldOut => ApiError::conflict("sale_sold_out", "every unit of this sale is reserved; units may come back if reservations expire"),
             LiveStoreError::SaleNotOpen => ApiError::conflict("sale_not_open", "this sale is not open now"),
             LiveStoreError::BuyerCapReached { cap } => ApiError::conflict("buyer_cap_reached", format!("you may reserve at most {cap} in this sale")),
+            LiveStoreError::ReservationGone => ApiError::conflict("reservation_gone", "this reservation expired or is not yours; reserve again if units are left"),
             LiveStoreError::OutOfStock => ApiError::conflict("out_of_stock", "the shop has no more units of this item"),
             LiveStoreError::Commerce(e) => e.into(),
             LiveStoreError::Store(e) => e.into(),
@@ -280,6 +281,38 @@ pub async fn reserve(
             buyer_quantity: r.buyer_total,
         }),
     ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReservationOrder {
+    /// A `pending_payment` order at the sale price; pay it with `POST /api/v1/orders/{id}/pay`
+    /// before `expires_at` (the reservation's `reserved_until`).
+    pub order_id: String,
+    pub expires_at: i64,
+    pub total: i64,
+    pub currency: String,
+}
+
+/// Check out a held reservation (its buyer, within its TTL): an order at the sale price that
+/// owns the reserved units. Calling it again returns the same order.
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/reservations/{id}/checkout", tag = "live", security(("bearer" = [])),
+    params(("room" = String, Path, description = "room name"), ("id" = String, Path, description = "reservation id")),
+    responses((status = 201, body = ReservationOrder), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn checkout_reservation(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path((room, reservation_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<ReservationOrder>), ApiError> {
+    find_room(&state, &room).await?;
+    let order_id = match state.store.order_sale_reservation(&reservation_id, &caller.user_id, now_ms()).await {
+        Err(LiveStoreError::ReservationGone) if state.store.held_sale_reservation_exists(&reservation_id, &caller.user_id).await?.is_some() => {
+            return Err(LiveStoreError::ReservationGone.into());
+        }
+        Err(LiveStoreError::ReservationGone) => return Err(ApiError::not_found("reservation_not_found", "you have no reservation with this id")),
+        other => other?,
+    };
+    let order = state.store.order_by_id(&order_id).await?.ok_or_else(|| ApiError::not_found("order_not_found", "the order disappeared"))?;
+    Ok((StatusCode::CREATED, Json(ReservationOrder { order_id: order.id, expires_at: order.expires_at.unwrap_or_default(), total: order.totals.total, currency: order.currency })))
 }
 
 async fn publish(state: &AppState, room: &str, kind: &str, data: serde_json::Value) {

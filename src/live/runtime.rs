@@ -114,7 +114,17 @@ impl Live {
 
     /// Releases expired reservations and tells their rooms; returns how many.
     pub async fn sweep(&self, now: Millis) -> usize {
-        match self.inner.store.release_expired_sale_reservations(now).await {
+        let released = match self.inner.store.release_expired_sale_reservations(now).await {
+            Ok(mut released) => match self.inner.store.release_abandoned_sale_orders().await {
+                Ok(more) => {
+                    released.extend(more);
+                    Ok(released)
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match released {
             Ok(released) => {
                 for r in &released {
                     self.sold_changed(&r.room);

@@ -5,6 +5,8 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::commerce::pricing::{price_groups, PricedLine, ShopGroup};
+use crate::commerce::store::notifications::{notify_in, notify_sellers_in};
 use crate::commerce::store::stock::{release_in, reserve_in};
 use crate::commerce::store::CommerceError;
 use crate::store::{new_id, now_ms, Store, StoreError, StoreResult};
@@ -25,6 +27,8 @@ pub enum LiveStoreError {
     BuyerCapReached { cap: i64 },
     #[error("the variant is out of stock")]
     OutOfStock,
+    #[error("the reservation expired or is not yours")]
+    ReservationGone,
     #[error(transparent)]
     Commerce(CommerceError),
     #[error(transparent)]
@@ -322,6 +326,12 @@ impl Store {
         Ok(SaleReservation { id, sale_id: sale.id.clone(), quantity, reserved_until, sale_sold, buyer_total })
     }
 
+    /// `None` if the user has no such reservation; `Some(still held)` otherwise.
+    pub async fn held_sale_reservation_exists(&self, id: &str, user_id: &str) -> StoreResult<Option<bool>> {
+        let row = sqlx::query("SELECT status FROM flash_sale_reservations WHERE id = $1 AND user_id = $2").bind(id).bind(user_id).fetch_optional(self.reader()).await?;
+        row.map(|r| r.try_get::<String, _>("status").map(|s| s == "held").map_err(StoreError::from)).transpose()
+    }
+
     /// A buyer's held reservations in a sale.
     pub async fn held_sale_reservations(&self, sale_id: &str, user_id: &str) -> StoreResult<i64> {
         let row = sqlx::query("SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS q FROM flash_sale_reservations WHERE sale_id = $1 AND user_id = $2 AND status = 'held'")
@@ -348,25 +358,133 @@ impl Store {
             if ended.rows_affected() != 1 {
                 continue;
             }
-            let r = sqlx::query("SELECT sale_id, user_id, stock_reservation_id, quantity FROM flash_sale_reservations WHERE id = $1").bind(&id).fetch_one(&mut *tx).await?;
-            let (sale_id, user_id, hold_id, quantity): (String, String, String, i64) =
-                (r.try_get("sale_id")?, r.try_get("user_id")?, r.try_get("stock_reservation_id")?, r.try_get("quantity")?);
-            match release_in(&mut tx, &hold_id).await {
+            let hold: String = sqlx::query("SELECT stock_reservation_id FROM flash_sale_reservations WHERE id = $1").bind(&id).fetch_one(&mut *tx).await?.try_get("stock_reservation_id")?;
+            match release_in(&mut tx, &hold).await {
                 Ok(_) | Err(CommerceError::ReservationNotHeld) => {}
                 Err(e) => return Err(e.into()),
             }
-            sqlx::query("UPDATE flash_sales SET sold = sold - $1 WHERE id = $2 AND sold >= $1").bind(quantity).bind(&sale_id).execute(&mut *tx).await?;
-            sqlx::query("UPDATE flash_sale_buyers SET quantity = quantity - $1 WHERE sale_id = $2 AND user_id = $3 AND quantity >= $1")
-                .bind(quantity)
-                .bind(&sale_id)
-                .bind(&user_id)
-                .execute(&mut *tx)
-                .await?;
-            let s = sqlx::query("SELECT s.sold AS sold, r.name AS room FROM flash_sales s JOIN rooms r ON r.id = s.room_id WHERE s.id = $1").bind(&sale_id).fetch_one(&mut *tx).await?;
-            let item = ReleasedReservation { sale_id, room: s.try_get("room")?, sale_sold: s.try_get("sold")? };
+            let item = give_back_in(&mut tx, &id).await?;
             tx.commit().await?;
             released.push(item);
         }
         Ok(released)
     }
+
+    /// Turns a held reservation into a `pending_payment` order at the sale
+    /// price that owns the same stock hold and expires with the reservation.
+    /// A retry returns the same order.
+    pub async fn order_sale_reservation(&self, reservation_id: &str, user_id: &str, now: i64) -> LiveResult<String> {
+        let row = sqlx::query(
+            "SELECT r.status AS status, r.order_id AS order_id, r.stock_reservation_id AS hold, r.quantity AS quantity, r.reserved_until AS until, \
+             s.shop_id AS shop_id, s.variant_id AS variant_id, s.sale_price AS price, s.currency AS currency, v.sku AS sku, v.weight_grams AS weight, p.title AS title \
+             FROM flash_sale_reservations r JOIN flash_sales s ON s.id = r.sale_id JOIN variants v ON v.id = s.variant_id JOIN products p ON p.id = v.product_id \
+             WHERE r.id = $1 AND r.user_id = $2",
+        )
+        .bind(reservation_id)
+        .bind(user_id)
+        .fetch_optional(self.reader())
+        .await?
+        .ok_or(LiveStoreError::ReservationGone)?;
+        let status: String = row.try_get("status")?;
+        let existing: Option<String> = row.try_get("order_id")?;
+        match (status.as_str(), existing) {
+            ("ordered", Some(order_id)) => return Ok(order_id),
+            ("held", _) => {}
+            _ => return Err(LiveStoreError::ReservationGone),
+        }
+        let (hold, quantity, until): (String, i64, i64) = (row.try_get("hold")?, row.try_get("quantity")?, row.try_get("until")?);
+        let (shop_id, variant_id, price, currency): (String, String, i64, String) =
+            (row.try_get("shop_id")?, row.try_get("variant_id")?, row.try_get("price")?, row.try_get("currency")?);
+        let (sku, weight, title): (String, i64, String) = (row.try_get("sku")?, row.try_get("weight")?, row.try_get("title")?);
+        let group = ShopGroup { shop_id: shop_id.clone(), currency: currency.clone(), lines: vec![PricedLine { variant_id: variant_id.clone(), unit_price: price, quantity, weight_grams: weight }] };
+        let totals = price_groups(&[group], None, now).ok().and_then(|t| t.into_iter().next()).unwrap_or_default();
+        let order_id = new_id();
+        let mut tx = self.writer().begin().await?;
+        let claimed = sqlx::query("UPDATE flash_sale_reservations SET status = 'ordered', order_id = $1 WHERE id = $2 AND status = 'held' AND reserved_until > $3")
+            .bind(&order_id)
+            .bind(reservation_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if claimed.rows_affected() != 1 {
+            return Err(LiveStoreError::ReservationGone);
+        }
+        sqlx::query(
+            "INSERT INTO orders (id, checkout_id, user_id, shop_id, status, currency, subtotal, discount, tax, shipping, total, coupon_code, expires_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'pending_payment', $5, $6, $7, $8, $9, $10, NULL, $11, $12, $12)",
+        )
+        .bind(&order_id)
+        .bind(new_id())
+        .bind(user_id)
+        .bind(&shop_id)
+        .bind(&currency)
+        .bind(totals.subtotal)
+        .bind(totals.discount)
+        .bind(totals.tax)
+        .bind(totals.shipping)
+        .bind(totals.total)
+        .bind(until)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO order_items (order_id, variant_id, reservation_id, sku, title, unit_price, quantity) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&order_id)
+            .bind(&variant_id)
+            .bind(&hold)
+            .bind(&sku)
+            .bind(&title)
+            .bind(price)
+            .bind(quantity)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO order_events (id, order_id, from_status, to_status, actor_id, note, created_at) VALUES ($1, $2, NULL, 'pending_payment', $3, 'flash sale', $4)")
+            .bind(new_id())
+            .bind(&order_id)
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        notify_in(&mut tx, user_id, "order_placed", Some(&order_id), &format!("Flash sale order placed: {} {} to pay", totals.total, currency)).await?;
+        notify_sellers_in(&mut tx, &shop_id, "new_order", Some(&order_id), "New flash sale order").await?;
+        tx.commit().await?;
+        Ok(order_id)
+    }
+
+    /// Ordered reservations whose order expired or was cancelled (commerce
+    /// released the hold): give the units back to the sale and the buyer.
+    pub async fn release_abandoned_sale_orders(&self) -> LiveResult<Vec<ReleasedReservation>> {
+        let rows = sqlx::query(
+            "SELECT r.id AS id FROM flash_sale_reservations r JOIN stock_reservations h ON h.id = r.stock_reservation_id \
+             WHERE r.status = 'ordered' AND h.status = 'released' ORDER BY r.id LIMIT 500",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        let mut released = Vec::new();
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let mut tx = self.writer().begin().await?;
+            let ended = sqlx::query("UPDATE flash_sale_reservations SET status = 'released' WHERE id = $1 AND status = 'ordered'").bind(&id).execute(&mut *tx).await?;
+            if ended.rows_affected() != 1 {
+                continue;
+            }
+            released.push(give_back_in(&mut tx, &id).await?);
+            tx.commit().await?;
+        }
+        Ok(released)
+    }
+}
+
+/// Lowers the sale's and the buyer's counts by the reservation's quantity.
+async fn give_back_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, reservation_id: &str) -> LiveResult<ReleasedReservation> {
+    let r = sqlx::query("SELECT sale_id, user_id, quantity FROM flash_sale_reservations WHERE id = $1").bind(reservation_id).fetch_one(&mut **tx).await?;
+    let (sale_id, user_id, quantity): (String, String, i64) = (r.try_get("sale_id")?, r.try_get("user_id")?, r.try_get("quantity")?);
+    sqlx::query("UPDATE flash_sales SET sold = sold - $1 WHERE id = $2 AND sold >= $1").bind(quantity).bind(&sale_id).execute(&mut **tx).await?;
+    sqlx::query("UPDATE flash_sale_buyers SET quantity = quantity - $1 WHERE sale_id = $2 AND user_id = $3 AND quantity >= $1")
+        .bind(quantity)
+        .bind(&sale_id)
+        .bind(&user_id)
+        .execute(&mut **tx)
+        .await?;
+    let s = sqlx::query("SELECT s.sold AS sold, r.name AS room FROM flash_sales s JOIN rooms r ON r.id = s.room_id WHERE s.id = $1").bind(&sale_id).fetch_one(&mut **tx).await?;
+    Ok(ReleasedReservation { sale_id, room: s.try_get("room")?, sale_sold: s.try_get("sold")? })
 }

@@ -80,6 +80,7 @@ fn rules() -> Vec<Rule> {
         Rule { method: "get", path: "/api/v1/rooms/{room}/pins", allowed: EVERYONE, body: no_body },
         Rule { method: "post", path: "/api/v1/rooms/{room}/pins", allowed: ROOM_STAFF, body: |w, _| json!({"product_id": w.product_id}) },
         Rule { method: "delete", path: "/api/v1/rooms/{room}/pins/{id}", allowed: ROOM_STAFF, body: no_body },
+        Rule { method: "post", path: "/api/v1/rooms/{room}/reservations/{id}/checkout", allowed: SIGNED_IN, body: no_body },
         Rule { method: "get", path: "/api/v1/rooms/{room}/sales", allowed: EVERYONE, body: no_body },
         Rule { method: "post", path: "/api/v1/rooms/{room}/sales", allowed: SHOP_SELLER, body: |w, _| json!({"variant_id": w.variant_id, "sale_price": 1000, "total_quantity": 5, "per_buyer_cap": 1, "duration_secs": 60}) },
         Rule { method: "post", path: "/api/v1/rooms/{room}/sales/{id}/reserve", allowed: SIGNED_IN, body: |_, _| json!({"quantity": 1}) },

@@ -147,3 +147,71 @@ async fn a_restarted_node_resumes_a_running_sale_with_its_deadline_and_reservati
     let res = reserve(&restarted, &buyer, sale_id, 1).await;
     assert_eq!(error_code(res).await, "buyer_cap_reached", "the cap still counts the earlier reservation");
 }
+
+#[tokio::test]
+async fn a_reservation_checks_out_at_the_sale_price_and_is_paid_with_the_test_card() {
+    let app = spawn_app().await;
+    let seller = live_room(&app).await;
+    let (_, variant) = product(&app, &seller, "TEE-1", 2000, 10).await;
+    let sale = immediate_sale(&app, &seller, &variant, 5, 2).await;
+    let buyer = buyer(&app, "bea@example.com").await;
+    let ack: Value = reserve(&app, &buyer, sale["id"].as_str().unwrap(), 2).await.json().await.unwrap();
+    let path = format!("/api/v1/rooms/show/reservations/{}/checkout", ack["reservation_id"].as_str().unwrap());
+    let res = post(&app, &buyer, &path, json!({})).await;
+    assert_eq!(res.status(), 201);
+    let order: Value = res.json().await.unwrap();
+    assert_eq!(order["expires_at"], ack["reserved_until"], "checkout must complete within the reservation's TTL");
+    let again: Value = post(&app, &buyer, &path, json!({})).await.json().await.unwrap();
+    assert_eq!(again["order_id"], order["order_id"], "a retry returns the same order");
+    let order_id = order["order_id"].as_str().unwrap();
+    let paid = app
+        .client
+        .post(app.url(&format!("/api/v1/orders/{order_id}/pay")))
+        .bearer_auth(&buyer)
+        .header("Idempotency-Key", "pay-1")
+        .json(&json!({"card_number": crate::commerce::GOOD_CARD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), 200);
+    let view = crate::commerce::get(&app, &buyer, &format!("/api/v1/orders/{order_id}")).await;
+    assert_eq!(view["status"], "paid");
+    assert_eq!(view["items"][0]["unit_price"], 990);
+    let level = stock(&app, &seller, "acme", &variant).await;
+    assert_eq!((level["available"].as_i64(), level["reserved"].as_i64()), (Some(8), Some(0)));
+}
+
+#[tokio::test]
+async fn someone_else_cannot_check_out_my_reservation() {
+    let app = spawn_app().await;
+    let seller = live_room(&app).await;
+    let (_, variant) = product(&app, &seller, "TEE-1", 2000, 10).await;
+    let sale = immediate_sale(&app, &seller, &variant, 5, 2).await;
+    let buyer = buyer(&app, "bea@example.com").await;
+    let ack: Value = reserve(&app, &buyer, sale["id"].as_str().unwrap(), 1).await.json().await.unwrap();
+    let thief = crate::commerce::buyer(&app, "tom@example.com").await;
+    let res = post(&app, &thief, &format!("/api/v1/rooms/show/reservations/{}/checkout", ack["reservation_id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn a_cancelled_sale_order_gives_its_units_back_to_the_sale() {
+    let app = spawn_app().await;
+    let seller = live_room(&app).await;
+    let (_, variant) = product(&app, &seller, "TEE-1", 2000, 10).await;
+    let sale = immediate_sale(&app, &seller, &variant, 2, 2).await;
+    let buyer = buyer(&app, "bea@example.com").await;
+    let ack: Value = reserve(&app, &buyer, sale["id"].as_str().unwrap(), 2).await.json().await.unwrap();
+    let order: Value = post(&app, &buyer, &format!("/api/v1/rooms/show/reservations/{}/checkout", ack["reservation_id"].as_str().unwrap()), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = post(&app, &buyer, &format!("/api/v1/orders/{}/cancel", order["order_id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(res.status(), 200);
+    let released = same_store(&app).await.release_abandoned_sale_orders().await.unwrap();
+    assert_eq!(released.len(), 1);
+    let sales: Value = app.client.get(app.url("/api/v1/rooms/show/sales")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(sales[0]["sold"], 0);
+    assert_eq!(reserve(&app, &buyer, sale["id"].as_str().unwrap(), 2).await.status(), 201, "the buyer's cap is free again");
+}
