@@ -30,7 +30,7 @@ pub struct PinnedCard {
 /// The card of one product, or `None` if it no longer exists.
 pub async fn card(store: &Store, product_id: &str, low_threshold: u32) -> StoreResult<Option<PinnedCard>> {
     let Some(product) = store.product_by_id(product_id).await? else { return Ok(None) };
-    let variants = store.variants_of(&[product.id.clone()]).await?;
+    let variants = store.variants_of(std::slice::from_ref(&product.id)).await?;
     Ok(Some(PinnedCard {
         product_id: product.id,
         title: product.title,

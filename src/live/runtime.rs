@@ -54,6 +54,9 @@ enum RoomMsg {
     SoldChanged,
 }
 
+/// A room task's inbox and its handle.
+type RoomHandle = (mpsc::UnboundedSender<RoomMsg>, JoinHandle<()>);
+
 #[derive(Clone)]
 pub struct Live {
     inner: Arc<Inner>,
@@ -63,7 +66,7 @@ struct Inner {
     store: Store,
     hub: Hub,
     config: LiveConfig,
-    rooms: Mutex<HashMap<String, (mpsc::UnboundedSender<RoomMsg>, JoinHandle<()>)>>,
+    rooms: Mutex<HashMap<String, RoomHandle>>,
     sweeper: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -316,8 +319,9 @@ impl RoomTask {
         let due: Vec<String> = self.sales.iter().filter(|(_, s)| s.next_deadline().is_some_and(|d| d <= now)).map(|(id, _)| id.clone()).collect();
         for id in due {
             if let Some(sale) = self.sales.get_mut(&id) {
+                let before = sale.phase();
                 let effects = sale.handle(Input::Tick, now);
-                self.apply(&id, effects).await;
+                self.apply(&id, before, effects).await;
             }
         }
         self.sales.retain(|_, s| !matches!(s.phase(), Phase::Ended | Phase::Cancelled));
@@ -332,20 +336,24 @@ impl RoomTask {
                 _ => continue,
             };
             if let Some(sale) = self.sales.get_mut(&id) {
+                let before = sale.phase();
                 let effects = sale.handle(Input::Sold { total }, now_ms());
-                self.apply(&id, effects).await;
+                self.apply(&id, before, effects).await;
             }
         }
     }
 
-    async fn apply(&mut self, sale_id: &str, effects: Vec<Effect>) {
-        if effects.is_empty() {
+    /// Persists the transition and announces it, unless another node (sharing
+    /// the store after a restart or in a cluster) already moved the sale on.
+    async fn apply(&mut self, sale_id: &str, before: Phase, effects: Vec<Effect>) {
+        let Some(after) = self.sales.get(sale_id).map(FlashSale::phase) else { return };
+        if effects.is_empty() || after == before {
             return;
         }
-        if let Some(phase) = self.sales.get(sale_id).map(FlashSale::phase) {
-            if let Err(e) = self.store().set_flash_sale_phase(sale_id, phase).await {
-                tracing::warn!(error = %e, "cannot persist a flash sale's phase");
-            }
+        match self.store().advance_flash_sale_phase(sale_id, before, after).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => tracing::warn!(error = %e, "cannot persist a flash sale's phase; announcing anyway"),
         }
         for effect in effects {
             let (kind, data) = match effect {

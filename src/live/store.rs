@@ -261,9 +261,16 @@ impl Store {
         rows.iter().map(|r| Ok((r.try_get("room_name")?, sale_from_row(r)?))).collect()
     }
 
-    pub async fn set_flash_sale_phase(&self, id: &str, phase: Phase) -> StoreResult<()> {
-        sqlx::query("UPDATE flash_sales SET phase = $1 WHERE id = $2").bind(phase_str(phase)).bind(id).execute(self.writer()).await?;
-        Ok(())
+    /// Moves a sale from `from` to `to`; `false` if it was not in `from` (another
+    /// node already announced this transition), so each one is announced once.
+    pub async fn advance_flash_sale_phase(&self, id: &str, from: Phase, to: Phase) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE flash_sales SET phase = $1 WHERE id = $2 AND phase = $3")
+            .bind(phase_str(to))
+            .bind(id)
+            .bind(phase_str(from))
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// One-tap reservation, all or nothing in ONE transaction: the sale's
