@@ -81,7 +81,7 @@ impl Application {
             store.clone(),
             crate::signaling::Broker::for_kv(&kv, settings.redis_url.as_deref()),
             Default::default(),
-            Default::default(),
+            settings.hub.clone(),
         )
         .await
         .context("cannot start the signaling hub")?;
@@ -89,7 +89,11 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}:{}", settings.bind_address, settings.http_port))?;
         let sfu = crate::sfu::Sfu::start(
-            crate::sfu::SfuSettings { bind: settings.bind_address, udp_port: settings.rtc_udp_port },
+            crate::sfu::SfuSettings {
+                bind: settings.bind_address,
+                udp_port: settings.rtc_udp_port,
+                max_viewers_per_room: settings.sfu_max_viewers_per_room,
+            },
             store.clone(),
         )
         .await?;

@@ -38,6 +38,10 @@ pub struct Settings {
     /// Trust `X-Forwarded-For` for the client address (only behind a proxy you run).
     pub trust_forwarded_for: bool,
     pub shop: ShopSettings,
+    /// Viewers (WHEP sessions) one room accepts (`streamcart.sfu.max_viewers_per_room`).
+    pub sfu_max_viewers_per_room: usize,
+    /// Signaling hub limits (queues, heartbeats, session re-checks); defaults only for now.
+    pub hub: crate::signaling::hub::ShellConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -97,7 +101,9 @@ impl Settings {
             },
             max_body_bytes: 1024 * 1024,
             trust_forwarded_for: false,
+            sfu_max_viewers_per_room: 1000,
             shop: ShopSettings { default_currency: "USD".into() },
+            hub: Default::default(),
         }
     }
 
@@ -232,6 +238,13 @@ struct StreamcartSection {
     trust_forwarded_for: Option<bool>,
     auth: AuthSection,
     shop: ShopSection,
+    sfu: SfuSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SfuSection {
+    max_viewers_per_room: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -302,6 +315,9 @@ impl FileConfig {
         }
         if let Some(trust) = ours.trust_forwarded_for {
             s.trust_forwarded_for = trust;
+        }
+        if let Some(n) = ours.sfu.max_viewers_per_room {
+            s.sfu_max_viewers_per_room = n;
         }
         let auth = ours.auth;
         if let Some(v) = auth.access_token_ttl_secs {

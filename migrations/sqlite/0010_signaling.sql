@@ -8,6 +8,8 @@ CREATE TABLE chat_messages (
     body        TEXT NOT NULL,
     -- 1 when the author was shadow-banned: only the author ever sees it.
     shadow      BIGINT NOT NULL DEFAULT 0,
+    -- 1 while held for review (a blocked word in hold mode): author and moderators only.
+    held        BIGINT NOT NULL DEFAULT 0,
     deleted_at  BIGINT,
     deleted_by  TEXT,
     created_at  BIGINT NOT NULL
@@ -30,6 +32,8 @@ CREATE TABLE room_chat_settings (
     slow_mode_secs BIGINT NOT NULL DEFAULT 0,
     -- JSON array of lower-case words; a message containing one is blocked.
     blocked_words  TEXT NOT NULL DEFAULT '[]',
+    -- 1: messages with a blocked word are held for review instead of refused.
+    hold_blocked   BIGINT NOT NULL DEFAULT 0,
     -- The chat message pinned above the chat, if any.
     pinned_message_id TEXT,
     updated_at     BIGINT NOT NULL

@@ -19,14 +19,15 @@ use tokio::io::Interest;
 use tokio::sync::mpsc;
 
 use super::codecs::{self, CodecError};
-use super::room::{FrameIn, PeerId, Room, RoomOutput};
-use super::{Command, RoomKey, SessionCreated, SfuError};
+use super::room::{FrameIn, PeerId, Room, RoomOutput, StreamEvent};
+use super::{Command, MediaClock, RoomKey, SessionCreated, SfuError};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
 pub struct SfuSettings {
     pub bind: IpAddr,
     pub udp_port: u16,
+    pub max_viewers_per_room: usize,
 }
 
 /// A session that has not connected by then is dropped.
@@ -56,6 +57,8 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store) -> anyhow::Result
         socket,
         udp,
         port: local_addr.port(),
+        max_viewers: settings.max_viewers_per_room,
+        next_stall_check: Instant::now(),
         candidates: candidates.clone(),
         cert,
         peers: HashMap::new(),
@@ -99,17 +102,28 @@ struct Peer {
     remote_ufrag: Option<String>,
     /// Ended by DELETE (the handler records the room status) rather than by a lost connection.
     ended_by_client: bool,
+    etag: String,
+}
+
+impl Peer {
+    /// The session id's first characters: enough to follow a session in logs, too few to act on it.
+    fn short(&self) -> &str {
+        self.session.get(..8).unwrap_or_default()
+    }
 }
 
 struct RoomSlot {
     core: Room,
     codecs: Vec<PayloadParams>,
+    clock: Option<MediaClock>,
 }
 
 struct Driver {
     socket: tokio::net::UdpSocket,
     udp: quinn_udp::UdpSocketState,
     port: u16,
+    next_stall_check: Instant,
+    max_viewers: usize,
     candidates: Vec<SocketAddr>,
     cert: DtlsCert,
     peers: HashMap<PeerId, Peer>,
@@ -162,8 +176,15 @@ impl Driver {
             Command::View { room, offer, reply } => {
                 let _ = reply.send(self.view(room, &offer));
             }
-            Command::Trickle { room_name, session, fragment, reply } => {
-                let _ = reply.send(self.trickle(&room_name, &session, &fragment));
+            Command::Trickle { room_name, session, if_match, fragment, reply } => {
+                let _ = reply.send(self.trickle(&room_name, &session, if_match.as_deref(), &fragment));
+            }
+            Command::Clock { room_id, reply } => {
+                let clock = match self.rooms.get(&room_id) {
+                    Some(slot) if slot.core.publisher().is_some() => Ok(slot.clock),
+                    _ => Err(SfuError::NotLive),
+                };
+                let _ = reply.send(clock);
             }
             Command::End { room_name, session, reply } => {
                 let result = self.session_peer(&room_name, &session).map(|id| match self.peers.get_mut(&id) {
@@ -187,8 +208,9 @@ impl Driver {
         let codecs = codecs::publisher_codecs(&self.cert, offer_sdp).map_err(codec_error)?;
         let rtc = codecs::room_config(&self.cert, &codecs).build(Instant::now());
         let (id, created) = self.open_session(rtc, &room, Role::Publisher, offer_sdp)?;
-        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { core: Room::default(), codecs: Vec::new() });
+        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { core: Room::default(), codecs: Vec::new(), clock: None });
         slot.codecs = codecs;
+        slot.clock = None;
         if slot.core.set_publisher(id).is_err() {
             self.peers.remove(&id);
             self.sessions.remove(&created.session);
@@ -206,6 +228,10 @@ impl Driver {
 
     fn view(&mut self, room: RoomKey, offer_sdp: &str) -> Result<SessionCreated, SfuError> {
         let slot = self.rooms.get(&room.id).filter(|r| r.core.publisher().is_some()).ok_or(SfuError::NotLive)?;
+        let viewers = self.peers.values().filter(|p| p.role == Role::Viewer && p.room_id == room.id).count();
+        if viewers >= self.max_viewers {
+            return Err(SfuError::RoomFull);
+        }
         codecs::check_viewer(&self.cert, offer_sdp, &slot.codecs).map_err(codec_error)?;
         let rtc = codecs::room_config(&self.cert, &slot.codecs).enable_bwe(Some(Bitrate::kbps(1_500))).build(Instant::now());
         let (id, created) = self.open_session(rtc, &room, Role::Viewer, offer_sdp)?;
@@ -232,6 +258,7 @@ impl Driver {
         let id = PeerId(self.next_peer);
         self.next_peer += 1;
         let session = crate::auth::new_opaque_token();
+        let etag = format!("\"{}\"", crate::auth::new_opaque_token().get(..16).unwrap_or("0"));
         let now = Instant::now();
         self.peers.insert(
             id,
@@ -248,10 +275,11 @@ impl Driver {
                 tracks,
                 remote_ufrag: sdp_attribute(offer_sdp, "ice-ufrag"),
                 ended_by_client: false,
+                etag: etag.clone(),
             },
         );
         self.sessions.insert(session.clone(), id);
-        let etag = format!("\"{}\"", &session[..session.len().min(16)]);
+        self.record_gauges(0);
         Ok((id, SessionCreated { session, answer_sdp: answer.to_sdp_string(), etag }))
     }
 
@@ -263,9 +291,12 @@ impl Driver {
         }
     }
 
-    fn trickle(&mut self, room_name: &str, session: &str, fragment: &str) -> Result<(), SfuError> {
+    fn trickle(&mut self, room_name: &str, session: &str, if_match: Option<&str>, fragment: &str) -> Result<(), SfuError> {
         let id = self.session_peer(room_name, session)?;
         let Some(peer) = self.peers.get_mut(&id) else { return Err(SfuError::UnknownSession) };
+        if if_match.is_some_and(|tag| tag.trim() != "*" && tag.trim() != peer.etag) {
+            return Err(SfuError::EtagMismatch);
+        }
         if let Some(ufrag) = sdp_attribute(fragment, "ice-ufrag") {
             if peer.remote_ufrag.as_deref() != Some(ufrag.as_str()) {
                 return Err(SfuError::RestartUnsupported);
@@ -337,7 +368,7 @@ impl Driver {
         };
         if let Some(peer) = self.peers.get_mut(&id) {
             if let Err(e) = peer.rtc.handle_input(input) {
-                tracing::debug!(session = peer.session, error = %e, "peer input failed; disconnecting it");
+                tracing::debug!(session = peer.short(), error = %e, "peer input failed; disconnecting it");
                 peer.rtc.disconnect();
             }
         }
@@ -355,17 +386,21 @@ impl Driver {
     }
 
     fn handle_timeouts(&mut self, now: Instant) {
+        if now >= self.next_stall_check {
+            self.next_stall_check = now + Duration::from_millis(500);
+            self.check_stalls(now);
+        }
         let never_connected = |p: &Peer| !p.connected && now.saturating_duration_since(p.created) > CONNECT_TIMEOUT;
         let due: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.timeout <= now || never_connected(p)).map(|(id, _)| *id).collect();
         for id in due {
             if let Some(peer) = self.peers.get_mut(&id) {
                 if never_connected(peer) {
-                    tracing::info!(session = peer.session, "session never connected; dropping it");
+                    tracing::info!(session = peer.short(), "session never connected; dropping it");
                     peer.rtc.disconnect();
                     continue;
                 }
                 if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
-                    tracing::debug!(session = peer.session, error = %e, "peer timeout failed; disconnecting it");
+                    tracing::debug!(session = peer.short(), error = %e, "peer timeout failed; disconnecting it");
                     peer.rtc.disconnect();
                 }
             }
@@ -373,9 +408,27 @@ impl Driver {
         }
     }
 
+    /// Stalls and resumptions are logged and counted (and will go to the room's
+    /// signaling channel once the hub exists).
+    fn check_stalls(&mut self, now: Instant) {
+        for (room_id, slot) in self.rooms.iter_mut() {
+            match slot.core.poll_stream_event(now) {
+                Some(StreamEvent::Stalled) => {
+                    tracing::warn!(room_id, "stream stalled: no media from the publisher");
+                    metrics::counter!("sfu_stream_stalls_total").increment(1);
+                }
+                Some(StreamEvent::Resumed) => tracing::info!(room_id, "stream resumed"),
+                None => {}
+            }
+        }
+    }
+
     /// Removes dead peers. A publisher leaving ends its room's stream and its viewers' sessions.
     fn reap(&mut self) {
         let dead: Vec<PeerId> = self.peers.iter().filter(|(_, p)| !p.rtc.is_alive()).map(|(id, _)| *id).collect();
+        if !dead.is_empty() {
+            self.record_gauges(dead.len());
+        }
         for id in dead {
             let Some(peer) = self.peers.remove(&id) else { continue };
             self.sessions.remove(&peer.session);
@@ -394,6 +447,13 @@ impl Driver {
                 self.rooms.remove(&peer.room_id);
             }
         }
+    }
+
+    /// Peers and live rooms, for `/metrics` (`gone` peers are about to be removed).
+    fn record_gauges(&self, gone: usize) {
+        metrics::gauge!("sfu_peers").set(self.peers.len().saturating_sub(gone) as f64);
+        let live = self.rooms.values().filter(|r| r.core.publisher().is_some()).count();
+        metrics::gauge!("sfu_rooms_live").set(live as f64);
     }
 
     // ---- engine output ----
@@ -427,7 +487,7 @@ impl Driver {
                     }
                     Ok(Output::Event(event)) => self.on_event(id, event, &mut outputs, &mut queue),
                     Err(e) => {
-                        tracing::debug!(session = peer.session, error = %e, "peer failed; disconnecting it");
+                        tracing::debug!(session = peer.short(), error = %e, "peer failed; disconnecting it");
                         peer.rtc.disconnect();
                         break;
                     }
@@ -451,6 +511,18 @@ impl Driver {
                 }
             }
             Event::MediaData(data) if peer.role == Role::Publisher => {
+                if let Some(info) = data.last_sender_info {
+                    let video = data.params.spec().codec.is_video();
+                    if video || slot.clock.is_none_or(|c| c.track == "audio") {
+                        let ntp_unix_ms = info.ntp_time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+                        slot.clock = Some(MediaClock {
+                            track: if video { "video" } else { "audio" },
+                            clock_rate: info.rtp_time.frequency().get(),
+                            rtp_timestamp: info.rtp_time.numer(),
+                            ntp_unix_ms,
+                        });
+                    }
+                }
                 let frame = FrameIn {
                     mid: data.mid,
                     layer: data.rid,
@@ -488,8 +560,9 @@ impl Driver {
                     let Some(writer) = peer.rtc.writer(*mid) else { continue };
                     let Some(pt) = writer.match_params(data.params) else { continue };
                     let time = MediaTime::new(*time, data.time.frequency());
-                    if let Err(e) = writer.write(pt, data.network_time, time, data.data.clone()) {
-                        tracing::debug!(session = peer.session, error = %e, "write to viewer failed");
+                    match writer.write(pt, data.network_time, time, data.data.clone()) {
+                        Ok(()) => metrics::counter!("sfu_frames_forwarded_total").increment(1),
+                        Err(e) => tracing::debug!(error = %e, "write to viewer failed"),
                     }
                     if !queue.contains(viewer) {
                         queue.push(*viewer);

@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{RoomKey, SessionCreated, SfuError};
-use crate::api::extract::AuthUser;
+use crate::api::extract::{AuthUser, MaybeAuthUser};
 use crate::api::rooms::find_room;
 use crate::app::AppState;
 use crate::auth::hash_opaque_token;
@@ -34,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(whip_patch, whip_delete, whip_session_options))
         .routes(routes!(whep_offer, whep_options))
         .routes(routes!(whep_patch, whep_delete, whep_session_options))
+        .routes(routes!(media_clock))
         .layer(axum::middleware::map_response(cors))
 }
 
@@ -96,7 +97,8 @@ pub async fn whip_offer(State(state): State<AppState>, Path(room): Path<String>,
     responses((status = 201, description = "SDP answer; Location is the session", content_type = "application/sdp"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "nobody is publishing in the room"), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "the player cannot decode the published codec")))]
+        (status = 422, body = ErrorBody, description = "the player cannot decode the published codec"),
+        (status = 503, body = ErrorBody, description = "the room has its maximum of viewers")))]
 pub async fn whep_offer(State(state): State<AppState>, Path(room): Path<String>, request: Request) -> Result<Response, ApiError> {
     let room = find_room(&state, &room).await?;
     let (mut parts, body) = request.into_parts();
@@ -113,7 +115,7 @@ pub async fn whep_offer(State(state): State<AppState>, Path(room): Path<String>,
 #[utoipa::path(patch, path = "/whip/{room}/{session}", tag = "media",
     params(("room" = String, Path), ("session" = String, Path)),
     request_body(content = String, content_type = "application/trickle-ice-sdpfrag"),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn whip_patch(State(state): State<AppState>, Path((room, session)): Path<(String, String)>, request: Request) -> Result<Response, ApiError> {
     patch(state, room, session, request).await
 }
@@ -122,7 +124,7 @@ pub async fn whip_patch(State(state): State<AppState>, Path((room, session)): Pa
 #[utoipa::path(patch, path = "/whep/{room}/{session}", tag = "media",
     params(("room" = String, Path), ("session" = String, Path)),
     request_body(content = String, content_type = "application/trickle-ice-sdpfrag"),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn whep_patch(State(state): State<AppState>, Path((room, session)): Path<(String, String)>, request: Request) -> Result<Response, ApiError> {
     patch(state, room, session, request).await
 }
@@ -130,8 +132,12 @@ pub async fn whep_patch(State(state): State<AppState>, Path((room, session)): Pa
 async fn patch(state: AppState, room: String, session: String, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let fragment = read_body(&state, &parts.headers, body, TRICKLE).await?;
-    state.sfu.trickle(room, session, fragment).await.map_err(sfu_error)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let if_match = parts.headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
+    match state.sfu.trickle(room, session, if_match, fragment).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(SfuError::EtagMismatch) => Ok(precondition_failed()),
+        Err(err) => Err(sfu_error(err)),
+    }
 }
 
 /// End a publishing session; the room's stream ends.
@@ -157,6 +163,41 @@ async fn end(state: AppState, room: String, session: String) -> Result<Response,
         state.store.set_room_status(&room.id, "ended").await?;
     }
     Ok(StatusCode::OK.into_response())
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct MediaClockView {
+    /// `video` (preferred) or `audio`: whose sender reports this comes from.
+    pub track: String,
+    /// RTP clock rate in Hz (90000 for video, 48000 for Opus).
+    pub clock_rate: u32,
+    /// The RTP timestamp (extended, without wraps) that was `ntp_unix_ms`...
+    pub rtp_timestamp: u64,
+    /// ...on the publisher's wall clock, in Unix milliseconds.
+    pub ntp_unix_ms: i64,
+}
+
+/// A live room's media clock, from the publisher's RTCP sender reports: stamp events
+/// with stream time as `rtp_timestamp + (t - ntp_unix_ms) * clock_rate / 1000`.
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/media-clock", tag = "rooms",
+    params(("room" = String, Path, description = "room name")),
+    responses((status = 200, body = MediaClockView), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "not live, or no sender report yet")))]
+pub async fn media_clock(State(state): State<AppState>, caller: MaybeAuthUser, Path(room): Path<String>) -> Result<axum::Json<MediaClockView>, ApiError> {
+    let room = find_room(&state, &room).await?;
+    if !room.is_public() {
+        let allowed = match &caller.0 {
+            Some(user) => user.is_admin || state.store.room_rights(&room, &user.user_id).await?.can_moderate(),
+            None => false,
+        };
+        if !allowed {
+            return Err(ApiError::not_found("room_not_found", "no room has this name"));
+        }
+    }
+    let clock = state.sfu.media_clock(room.id.clone()).await.map_err(sfu_error)?.ok_or_else(|| {
+        ApiError::conflict("media_clock_unavailable", "the publisher has not sent a sender report yet; retry in a second")
+    })?;
+    Ok(axum::Json(MediaClockView { track: clock.track.into(), clock_rate: clock.clock_rate, rtp_timestamp: clock.rtp_timestamp, ntp_unix_ms: clock.ntp_unix_ms }))
 }
 
 /// What the WHIP endpoint accepts, and its ICE servers (RFC 9725 §4.4).
@@ -315,6 +356,17 @@ fn livekit_grant(state: &AppState, room: &RoomRow, token: &str) -> Result<Option
     }
 }
 
+/// 412 with our error body (RFC 9725: a PATCH whose If-Match is not the session's ETag).
+fn precondition_failed() -> Response {
+    let body = ErrorBody {
+        error: crate::error::ErrorDetail {
+            code: "etag_mismatch".into(),
+            message: "If-Match does not match this session's ETag; use the ETag from the POST response".into(),
+        },
+    };
+    (StatusCode::PRECONDITION_FAILED, axum::Json(body)).into_response()
+}
+
 fn sfu_error(err: SfuError) -> ApiError {
     let message = err.to_string();
     match err {
@@ -322,8 +374,10 @@ fn sfu_error(err: SfuError) -> ApiError {
         SfuError::UnsupportedCodec(_) => ApiError::unprocessable("unsupported_codec", message),
         SfuError::PublisherExists => ApiError::conflict("room_has_publisher", "this room already has a publisher; stop it (DELETE its session) first"),
         SfuError::NotLive => ApiError::conflict("room_not_live", "nobody is publishing in this room yet; retry when it is live"),
+        SfuError::RoomFull => ApiError::Unavailable { code: "room_full", message: "this room has as many viewers as it accepts; try again later".into() },
         SfuError::UnknownSession => ApiError::not_found("session_not_found", "no such session in this room; it may have ended"),
         SfuError::RestartUnsupported => ApiError::unprocessable("ice_restart_unsupported", message),
+        SfuError::EtagMismatch => ApiError::conflict("etag_mismatch", message),
         SfuError::Stopped => ApiError::Unavailable { code: "media_unavailable", message: "the media server is not running; retry shortly".into() },
     }
 }

@@ -43,6 +43,17 @@ pub struct SessionCreated {
     pub etag: String,
 }
 
+/// A live stream's media clock: RTP time `rtp_timestamp` (at `clock_rate` Hz) of the
+/// publisher's `track` was wall-clock `ntp_unix_ms` by the publisher's own clock, from
+/// its latest RTCP sender report. Lets events be stamped with stream time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaClock {
+    pub track: &'static str,
+    pub clock_rate: u32,
+    pub rtp_timestamp: u64,
+    pub ntp_unix_ms: i64,
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SfuError {
     #[error("{0}")]
@@ -53,10 +64,14 @@ pub enum SfuError {
     PublisherExists,
     #[error("nobody is publishing in this room right now")]
     NotLive,
+    #[error("this room has as many viewers as it accepts")]
+    RoomFull,
     #[error("no such session")]
     UnknownSession,
     #[error("ICE restart is not supported; start a new session")]
     RestartUnsupported,
+    #[error("If-Match does not match the session's ETag")]
+    EtagMismatch,
     #[error("the media server is not running")]
     Stopped,
 }
@@ -64,8 +79,9 @@ pub enum SfuError {
 pub(crate) enum Command {
     Publish { room: RoomKey, offer: String, reply: oneshot::Sender<Result<SessionCreated, SfuError>> },
     View { room: RoomKey, offer: String, reply: oneshot::Sender<Result<SessionCreated, SfuError>> },
-    Trickle { room_name: String, session: String, fragment: String, reply: oneshot::Sender<Result<(), SfuError>> },
+    Trickle { room_name: String, session: String, if_match: Option<String>, fragment: String, reply: oneshot::Sender<Result<(), SfuError>> },
     End { room_name: String, session: String, reply: oneshot::Sender<Result<bool, SfuError>> },
+    Clock { room_id: String, reply: oneshot::Sender<Result<Option<MediaClock>, SfuError>> },
 }
 
 /// The handle handlers use; cheap to clone. The driver task lives as long as one handle does.
@@ -101,13 +117,19 @@ impl Sfu {
         self.ask(|reply| Command::View { room, offer, reply }).await
     }
 
-    pub async fn trickle(&self, room_name: String, session: String, fragment: String) -> Result<(), SfuError> {
-        self.ask(|reply| Command::Trickle { room_name, session, fragment, reply }).await
+    /// Adds trickled candidates. `if_match` is the request's `If-Match` (an ETag or `*`).
+    pub async fn trickle(&self, room_name: String, session: String, if_match: Option<String>, fragment: String) -> Result<(), SfuError> {
+        self.ask(|reply| Command::Trickle { room_name, session, if_match, fragment, reply }).await
     }
 
     /// Ends a session; true when it was the room's publisher.
     pub async fn end(&self, room_name: String, session: String) -> Result<bool, SfuError> {
         self.ask(|reply| Command::End { room_name, session, reply }).await
+    }
+
+    /// The room's media clock: `Err(NotLive)` without a publisher, `Ok(None)` before its first sender report.
+    pub async fn media_clock(&self, room_id: String) -> Result<Option<MediaClock>, SfuError> {
+        self.ask(|reply| Command::Clock { room_id, reply }).await
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> Command) -> Result<T, SfuError> {

@@ -106,6 +106,18 @@ struct Viewer {
     bandwidth: Option<u64>,
 }
 
+/// How long a live publisher may send nothing before its stream counts as stalled.
+pub const STALL_AFTER: Duration = Duration::from_secs(5);
+
+/// Changes in a live stream's flow, for the room's observers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// No media from the publisher for `STALL_AFTER`.
+    Stalled,
+    /// Media flows again after a stall.
+    Resumed,
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RoomError {
     #[error("the room already has a publisher")]
@@ -118,6 +130,8 @@ pub struct Room {
     receivers: BTreeMap<Mid, Receiver>,
     viewers: BTreeMap<PeerId, Viewer>,
     down_tracks: Vec<DownTrack>,
+    last_media: Option<Instant>,
+    stalled: bool,
 }
 
 impl Room {
@@ -165,6 +179,7 @@ impl Room {
     /// Which viewers get this frame, and any keyframe requests it causes.
     pub fn on_frame(&mut self, frame: FrameIn, now: Instant, out: &mut Vec<RoomOutput>) {
         let Some(receiver) = self.receivers.get_mut(&frame.mid) else { return };
+        self.last_media = Some(now);
         let kind = receiver.kind;
         let stats = receiver.layer_mut(frame.layer, now);
         stats.last_frame = now;
@@ -226,12 +241,32 @@ impl Room {
         }
     }
 
+    /// Whether the stream just stalled or resumed; the shell calls this at least every
+    /// second or so. A stream that never sent media has not stalled: it has not started.
+    pub fn poll_stream_event(&mut self, now: Instant) -> Option<StreamEvent> {
+        let last = self.last_media.filter(|_| self.publisher.is_some())?;
+        let silent = now.saturating_duration_since(last) >= STALL_AFTER;
+        match (self.stalled, silent) {
+            (false, true) => {
+                self.stalled = true;
+                Some(StreamEvent::Stalled)
+            }
+            (true, false) => {
+                self.stalled = false;
+                Some(StreamEvent::Resumed)
+            }
+            _ => None,
+        }
+    }
+
     /// A peer left. Returns true when it was the publisher (the room goes dark).
     pub fn remove_peer(&mut self, peer: PeerId) -> bool {
         if self.publisher == Some(peer) {
             self.publisher = None;
             self.receivers.clear();
             self.down_tracks.clear();
+            self.last_media = None;
+            self.stalled = false;
             return true;
         }
         self.viewers.remove(&peer);
@@ -410,6 +445,22 @@ mod tests {
         assert_eq!(high.len(), 30);
         assert_eq!(room.current_layer(VIEWER, Mid::from("v")), Some(rid("l")), "the constrained viewer is on l");
         assert_eq!(room.current_layer(PeerId(3), Mid::from("v")), Some(rid("h")), "the other is on h");
+    }
+
+    #[test]
+    fn a_silent_publisher_stalls_the_stream_once_and_media_resumes_it_once() {
+        let t0 = Instant::now();
+        let mut room = room_with_publisher();
+        assert_eq!(room.poll_stream_event(t0 + Duration::from_secs(60)), None, "no media yet: not started, not stalled");
+        let mut out = Vec::new();
+        room.on_frame(frame(None, true, 0, 100), t0, &mut out);
+        assert_eq!(room.poll_stream_event(t0 + Duration::from_millis(4_999)), None);
+        assert_eq!(room.poll_stream_event(t0 + STALL_AFTER), Some(StreamEvent::Stalled));
+        assert_eq!(room.poll_stream_event(t0 + Duration::from_secs(30)), None, "reported once");
+        let back = t0 + Duration::from_secs(31);
+        room.on_frame(frame(None, false, 90_000, 100), back, &mut out);
+        assert_eq!(room.poll_stream_event(back), Some(StreamEvent::Resumed));
+        assert_eq!(room.poll_stream_event(back + Duration::from_secs(1)), None);
     }
 
     #[test]

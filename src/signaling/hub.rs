@@ -54,6 +54,8 @@ pub struct ShellConfig {
     pub max_frame_bytes: usize,
     pub snapshot_chat_messages: i64,
     pub tick_interval: Duration,
+    /// How often a signed-in connection's session is checked again.
+    pub session_recheck: Duration,
 }
 
 impl Default for ShellConfig {
@@ -67,6 +69,7 @@ impl Default for ShellConfig {
             max_frame_bytes: 16 * 1024,
             snapshot_chat_messages: 50,
             tick_interval: Duration::from_secs(1),
+            session_recheck: Duration::from_secs(60),
         }
     }
 }

@@ -55,6 +55,8 @@ pub enum ClientMessage {
     },
     #[serde(rename = "moderation.log")]
     ModerationLog { id: Option<u64>, room: String },
+    #[serde(rename = "moderation.held")]
+    HeldMessages { id: Option<u64>, room: String },
     #[serde(rename = "ping")]
     Ping { id: Option<u64> },
     #[serde(rename = "pong")]
@@ -71,7 +73,8 @@ pub enum ModerationAction {
     ShadowBan { user_id: String },
     Unshadow { user_id: String },
     SlowMode { seconds: u64 },
-    BlockedWords { words: Vec<String> },
+    BlockedWords { words: Vec<String>, mode: Option<String> },
+    ApproveMessage { message_id: String },
     PinMessage { message_id: String },
     UnpinMessage {},
 }

@@ -45,6 +45,8 @@ pub struct RoomRules {
     pub slow_mode_secs: u64,
     /// Lower-case; a message containing one is refused.
     pub blocked_words: Vec<String>,
+    /// Hold messages with a blocked word for review instead of refusing them.
+    pub hold_blocked: bool,
     pub sanctions: Vec<Sanction>,
 }
 
@@ -119,10 +121,12 @@ impl ChatRefusal {
     }
 }
 
-/// An accepted message: `shadow` means only its author may see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// An accepted message: `shadow` means only its author may see it; `held`
+/// means it waits for a moderator's approval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ChatVerdict {
     pub shadow: bool,
+    pub held: bool,
 }
 
 #[derive(Debug)]
@@ -148,7 +152,7 @@ impl ChatGate {
             return Err(ChatRefusal::TooLong { max_chars: limits.max_chars });
         }
         if staff {
-            return Ok(ChatVerdict { shadow: false });
+            return Ok(ChatVerdict::default());
         }
         if rules.is_banned(user_id, now) {
             return Err(ChatRefusal::Banned);
@@ -158,7 +162,8 @@ impl ChatGate {
             return Err(ChatRefusal::TimedOut { retry_after_ms });
         }
         let lowered = text.to_lowercase();
-        if rules.blocked_words.iter().any(|word| lowered.contains(word.as_str())) {
+        let has_blocked_word = rules.blocked_words.iter().any(|word| lowered.contains(word.as_str()));
+        if has_blocked_word && !rules.hold_blocked {
             return Err(ChatRefusal::BlockedWord);
         }
         let sender = self.senders.entry(user_id.to_string()).or_insert(Sender { tokens: limits.burst, refilled_at: now, last_sent_at: i64::MIN });
@@ -178,7 +183,7 @@ impl ChatGate {
         sender.tokens -= 1.0;
         sender.last_sent_at = now;
         let shadow = rules.active(user_id, SanctionKind::Shadow, now).is_some();
-        Ok(ChatVerdict { shadow })
+        Ok(ChatVerdict { shadow, held: has_blocked_word })
     }
 
     /// Forgets senders idle for longer than any window that could still apply.
@@ -238,7 +243,14 @@ mod tests {
     #[test]
     fn a_shadow_banned_users_message_is_accepted_as_shadow() {
         let rules = rules_with(vec![Sanction { user_id: "u1".into(), kind: SanctionKind::Shadow, until: None }]);
-        assert_eq!(send(&mut ChatGate::default(), &rules, 0), Ok(ChatVerdict { shadow: true }));
+        assert_eq!(send(&mut ChatGate::default(), &rules, 0), Ok(ChatVerdict { shadow: true, held: false }));
+    }
+
+    #[test]
+    fn in_hold_mode_a_blocked_word_holds_the_message_for_review() {
+        let rules = RoomRules { blocked_words: vec!["scam".into()], hold_blocked: true, ..RoomRules::default() };
+        let verdict = ChatGate::default().check(&rules, &ChatLimits::default(), "u1", false, "a scam?", 0);
+        assert_eq!(verdict, Ok(ChatVerdict { shadow: false, held: true }));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::store::{now_ms, RoomRow, StoreError};
 #[derive(Clone, Debug)]
 pub struct Identity {
     pub user_id: String,
+    pub session_id: String,
     pub display_name: String,
     pub is_admin: bool,
 }
@@ -30,7 +31,7 @@ impl Identity {
     pub async fn from_token(state: &AppState, token: &str) -> Result<Identity, ApiError> {
         let user = AuthUser::from_access_token(state, token).await?;
         let row = state.store.user_by_id(&user.user_id).await?.ok_or_else(|| ApiError::unauthorized("invalid_token", "the access token is not valid; log in again"))?;
-        Ok(Identity { user_id: row.id, display_name: row.display_name, is_admin: user.is_admin })
+        Ok(Identity { user_id: row.id, session_id: user.session_id, display_name: row.display_name, is_admin: user.is_admin })
     }
 }
 
@@ -94,6 +95,18 @@ impl Session {
         Session { state, hub, conn, identity, rooms: HashMap::new() }
     }
 
+    /// False once the signed-in session has been revoked (logout, refresh
+    /// token reuse) or the account disabled. A store outage is not a reason
+    /// to drop viewers, so errors count as valid.
+    pub async fn still_valid(&self) -> bool {
+        let Some(identity) = &self.identity else { return true };
+        match self.state.store.session(&identity.session_id).await {
+            Ok(Some(s)) => s.user_id == identity.user_id && !s.user_disabled && s.revoked_at.is_none(),
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    }
+
     /// Handles one text frame; false when it was malformed.
     pub async fn handle_text(&mut self, text: &str) -> bool {
         let value: Value = match serde_json::from_str(text) {
@@ -119,6 +132,7 @@ impl Session {
             ClientMessage::React { room, kind, count, .. } => self.react(&room, &kind, count.unwrap_or(1)),
             ClientMessage::Moderate { room, action, .. } => self.moderate(&room, action).await,
             ClientMessage::ModerationLog { room, .. } => self.moderation_log(&room).await,
+            ClientMessage::HeldMessages { room, .. } => self.held_messages(&room).await,
             ClientMessage::Ping { .. } => {
                 self.hub.send_to(self.conn, &ServerMessage::Pong { id });
                 Ok(Reply::Sent)
@@ -254,13 +268,16 @@ impl Session {
         let text = text.trim();
         let now = now_ms();
         let (user_id, verdict) = self.hub.with_core(|core| (core.check_chat(self.conn, room, text, access.staff, now), Vec::new()))?;
-        let row = self.state.store.insert_chat_message(&access.row.id, &user_id, &identity.display_name, text, verdict.shadow).await?;
+        let row = self.state.store.insert_chat_message(&access.row.id, &user_id, &identity.display_name, text, verdict).await?;
         let event = Event::new("chat.message", json!(row));
         let channel = ChannelName::room(room);
-        if verdict.shadow {
+        if verdict.shadow || verdict.held {
             self.hub.with_core(|core| ((), core.send_to_user_on(&user_id, &channel, event)));
         } else {
             self.hub.publish(&channel, event).await?;
+        }
+        if verdict.held {
+            return Ok(Reply::Ack(json!({ "message": row, "held": true })));
         }
         Ok(Reply::Ack(json!({ "message": row })))
     }
@@ -318,10 +335,17 @@ impl Session {
                 }
                 (ModerationChange::SlowMode { seconds: *seconds }, format!("{seconds} s"), Some(Event::new("chat.slow_mode", json!({ "seconds": seconds }))))
             }
-            ModerationAction::BlockedWords { words: raw } => {
+            ModerationAction::BlockedWords { words: raw, mode } => {
                 words = parse_blocked_words(raw)?;
-                (ModerationChange::BlockedWords { words: &words }, format!("{} words", words.len()), None)
+                let hold = match mode.as_deref() {
+                    None | Some("block") => false,
+                    Some("hold") => true,
+                    Some(_) => return Err(Refusal::new("invalid_mode", "mode is block (refuse the message) or hold (hold it for review)")),
+                };
+                let detail = format!("{} words, {}", words.len(), if hold { "hold" } else { "block" });
+                (ModerationChange::BlockedWords { words: &words, hold }, detail, None)
             }
+            ModerationAction::ApproveMessage { message_id } => (ModerationChange::Approve { message_id }, String::new(), None),
             ModerationAction::PinMessage { message_id } => {
                 let message = store.visible_chat_message(&access.row.id, message_id).await?;
                 let event = message.map(|m| Event::new("chat.pinned", json!({ "message": m })));
@@ -334,9 +358,17 @@ impl Session {
         if !store.apply_moderation(&access.row.id, &identity.user_id, change, &detail).await? {
             return Err(Refusal::new("message_not_found", "no visible message in this room has this id"));
         }
+        if let ModerationAction::ApproveMessage { message_id } = &action {
+            if let Some(message) = store.visible_chat_message(&access.row.id, message_id).await? {
+                self.hub.publish(&ChannelName::room(room), Event::new("chat.message", json!(message))).await?;
+            }
+        }
         let changes_rules = !matches!(
             action,
-            ModerationAction::DeleteMessage { .. } | ModerationAction::PinMessage { .. } | ModerationAction::UnpinMessage {}
+            ModerationAction::DeleteMessage { .. }
+                | ModerationAction::PinMessage { .. }
+                | ModerationAction::UnpinMessage {}
+                | ModerationAction::ApproveMessage { .. }
         );
         if changes_rules {
             self.hub.rules_changed(room, &access.row.id).await?;
@@ -345,6 +377,12 @@ impl Session {
             self.hub.publish(&ChannelName::room(room), event).await?;
         }
         Ok(Reply::Ack(json!({ "ok": true })))
+    }
+
+    async fn held_messages(&mut self, room: &str) -> Outcome {
+        let (_, access) = self.require_staff(room).await?;
+        let messages = self.state.store.held_chat(&access.row.id, 100).await?;
+        Ok(Reply::Ack(json!({ "messages": messages })))
     }
 
     async fn moderation_log(&mut self, room: &str) -> Outcome {

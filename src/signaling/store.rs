@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::rules::{RoomRules, Sanction, SanctionKind};
+use super::rules::{ChatVerdict, RoomRules, Sanction, SanctionKind};
 use crate::store::{new_id, now_ms, Store, StoreResult};
 
 #[derive(Clone, Debug, Serialize)]
@@ -22,7 +22,7 @@ pub struct ChatRow {
 pub struct ModerationLogRow {
     pub id: String,
     pub actor_id: String,
-    /// `delete_message`, `timeout`, `ban`, `unban`, `shadow_ban`, `unshadow`, `slow_mode`, `blocked_words`, `pin_message`, `unpin_message`.
+    /// `delete_message`, `timeout`, `ban`, `unban`, `shadow_ban`, `unshadow`, `slow_mode`, `blocked_words`, `approve_message`, `pin_message`, `unpin_message`.
     pub action: String,
     pub target_user_id: Option<String>,
     pub target_message_id: Option<String>,
@@ -36,21 +36,24 @@ pub enum ModerationChange<'a> {
     Sanction { user_id: &'a str, kind: SanctionKind, until: Option<i64> },
     Lift { user_id: &'a str, kind: SanctionKind },
     SlowMode { seconds: u64 },
-    BlockedWords { words: &'a [String] },
+    BlockedWords { words: &'a [String], hold: bool },
+    /// Publishes a message held for review.
+    Approve { message_id: &'a str },
     /// Pins a visible message of the room, or unpins (`None`).
     Pin { message_id: Option<&'a str> },
 }
 
 impl Store {
-    pub async fn insert_chat_message(&self, room_id: &str, user_id: &str, author: &str, text: &str, shadow: bool) -> StoreResult<ChatRow> {
+    pub async fn insert_chat_message(&self, room_id: &str, user_id: &str, author: &str, text: &str, verdict: ChatVerdict) -> StoreResult<ChatRow> {
         let row = ChatRow { id: new_id(), user_id: user_id.into(), author: author.into(), text: text.into(), at: now_ms() };
-        sqlx::query("INSERT INTO chat_messages (id, room_id, user_id, author_name, body, shadow, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query("INSERT INTO chat_messages (id, room_id, user_id, author_name, body, shadow, held, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(&row.id)
             .bind(room_id)
             .bind(user_id)
             .bind(author)
             .bind(text)
-            .bind(i64::from(shadow))
+            .bind(i64::from(verdict.shadow))
+            .bind(i64::from(verdict.held))
             .bind(row.at)
             .execute(self.writer())
             .await?;
@@ -62,7 +65,7 @@ impl Store {
     pub async fn recent_chat(&self, room_id: &str, viewer: Option<&str>, limit: i64) -> StoreResult<Vec<ChatRow>> {
         let rows = sqlx::query(
             "SELECT id, user_id, author_name, body, created_at FROM chat_messages \
-             WHERE room_id = $1 AND deleted_at IS NULL AND (shadow = 0 OR user_id = $2) \
+             WHERE room_id = $1 AND deleted_at IS NULL AND ((shadow = 0 AND held = 0) OR user_id = $2) \
              ORDER BY created_at DESC, id DESC LIMIT $3",
         )
         .bind(room_id)
@@ -79,7 +82,7 @@ impl Store {
     pub async fn visible_chat_message(&self, room_id: &str, message_id: &str) -> StoreResult<Option<ChatRow>> {
         let row = sqlx::query(
             "SELECT id, user_id, author_name, body, created_at FROM chat_messages \
-             WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL AND shadow = 0",
+             WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL AND shadow = 0 AND held = 0",
         )
         .bind(message_id)
         .bind(room_id)
@@ -88,12 +91,25 @@ impl Store {
         row.map(|r| chat_row(&r)).transpose().map_err(Into::into)
     }
 
+    /// Messages waiting for review, oldest first.
+    pub async fn held_chat(&self, room_id: &str, limit: i64) -> StoreResult<Vec<ChatRow>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, author_name, body, created_at FROM chat_messages \
+             WHERE room_id = $1 AND held = 1 AND deleted_at IS NULL ORDER BY created_at, id LIMIT $2",
+        )
+        .bind(room_id)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(chat_row).collect::<Result<Vec<_>, sqlx::Error>>().map_err(Into::into)
+    }
+
     /// The room's pinned message, while it is still visible.
     pub async fn pinned_chat_message(&self, room_id: &str) -> StoreResult<Option<ChatRow>> {
         let row = sqlx::query(
             "SELECT m.id, m.user_id, m.author_name, m.body, m.created_at FROM room_chat_settings s \
              JOIN chat_messages m ON m.id = s.pinned_message_id \
-             WHERE s.room_id = $1 AND m.deleted_at IS NULL",
+             WHERE s.room_id = $1 AND m.deleted_at IS NULL AND m.held = 0",
         )
         .bind(room_id)
         .fetch_optional(self.reader())
@@ -104,7 +120,7 @@ impl Store {
     /// Slow mode, blocked words and the sanctions still in force.
     pub async fn room_rules(&self, room_id: &str) -> StoreResult<RoomRules> {
         let now = now_ms();
-        let settings = sqlx::query("SELECT slow_mode_secs, blocked_words FROM room_chat_settings WHERE room_id = $1")
+        let settings = sqlx::query("SELECT slow_mode_secs, blocked_words, hold_blocked FROM room_chat_settings WHERE room_id = $1")
             .bind(room_id)
             .fetch_optional(self.reader())
             .await?;
@@ -113,6 +129,7 @@ impl Store {
             rules.slow_mode_secs = row.try_get::<i64, _>("slow_mode_secs")?.max(0) as u64;
             let words: String = row.try_get("blocked_words")?;
             rules.blocked_words = serde_json::from_str(&words).unwrap_or_default();
+            rules.hold_blocked = row.try_get::<i64, _>("hold_blocked")? != 0;
         }
         let sanctions = sqlx::query("SELECT user_id, kind, until FROM room_sanctions WHERE room_id = $1 AND (until IS NULL OR until > $2)")
             .bind(room_id)
@@ -185,22 +202,31 @@ impl Store {
                 .await?;
                 ("slow_mode", None, None, true)
             }
-            ModerationChange::BlockedWords { words } => {
+            ModerationChange::BlockedWords { words, hold } => {
                 let json = serde_json::to_string(words).unwrap_or_else(|_| "[]".into());
                 sqlx::query(
-                    "INSERT INTO room_chat_settings (room_id, slow_mode_secs, blocked_words, updated_at) VALUES ($1, 0, $2, $3) \
-                     ON CONFLICT (room_id) DO UPDATE SET blocked_words = excluded.blocked_words, updated_at = excluded.updated_at",
+                    "INSERT INTO room_chat_settings (room_id, slow_mode_secs, blocked_words, hold_blocked, updated_at) VALUES ($1, 0, $2, $3, $4) \
+                     ON CONFLICT (room_id) DO UPDATE SET blocked_words = excluded.blocked_words, hold_blocked = excluded.hold_blocked, updated_at = excluded.updated_at",
                 )
                 .bind(room_id)
                 .bind(json)
+                .bind(i64::from(hold))
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
                 ("blocked_words", None, None, true)
             }
+            ModerationChange::Approve { message_id } => {
+                let done = sqlx::query("UPDATE chat_messages SET held = 0 WHERE id = $1 AND room_id = $2 AND held = 1 AND deleted_at IS NULL")
+                    .bind(message_id)
+                    .bind(room_id)
+                    .execute(&mut *tx)
+                    .await?;
+                ("approve_message", None, Some(message_id), done.rows_affected() == 1)
+            }
             ModerationChange::Pin { message_id } => {
                 let visible = match message_id {
-                    Some(id) => sqlx::query("SELECT id FROM chat_messages WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL AND shadow = 0")
+                    Some(id) => sqlx::query("SELECT id FROM chat_messages WHERE id = $1 AND room_id = $2 AND deleted_at IS NULL AND shadow = 0 AND held = 0")
                         .bind(id)
                         .bind(room_id)
                         .fetch_optional(&mut *tx)

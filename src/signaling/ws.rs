@@ -86,6 +86,7 @@ async fn run(state: AppState, socket: WebSocket, identity: Option<Identity>) {
     );
     let mut session = Session::new(state, conn, identity);
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + config.ping_interval, config.ping_interval);
+    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + config.session_recheck, config.session_recheck);
     let idle = tokio::time::sleep(config.idle_timeout);
     tokio::pin!(idle);
     let mut bad_frames = 0u32;
@@ -139,6 +140,12 @@ async fn run(state: AppState, socket: WebSocket, identity: Option<Identity>) {
                 }
             }
             _ = ping.tick() => hub.send_to(conn, &ServerMessage::Ping {}),
+            _ = recheck.tick() => {
+                if !session.still_valid().await {
+                    hub.send_to(conn, &ServerMessage::error(None, "session_revoked", "this session has ended; log in again"));
+                    hub.kick(conn, Disconnect::InvalidToken);
+                }
+            }
             _ = &mut idle => hub.kick(conn, Disconnect::NoPong),
         }
     }

@@ -76,6 +76,7 @@ fn rules() -> Vec<Rule> {
         Rule { method: "get", path: "/api/v1/products/{id}", allowed: EVERYONE, body: no_body },
         Rule { method: "get", path: "/api/v1/rooms/{room}", allowed: EVERYONE, body: no_body },
         Rule { method: "post", path: "/api/v1/rooms/{room}/events", allowed: SHOP_SELLER, body: |_, _| json!({"kind": "product.pinned", "data": {"product_id": "p1"}}) },
+        Rule { method: "get", path: "/api/v1/rooms/{room}/media-clock", allowed: EVERYONE, body: no_body },
         Rule { method: "get", path: "/api/v1/rooms/{room}/moderation-log", allowed: ROOM_STAFF, body: no_body },
         Rule { method: "get", path: "/api/v1/rooms/{room}/pins", allowed: EVERYONE, body: no_body },
         Rule { method: "post", path: "/api/v1/rooms/{room}/pins", allowed: ROOM_STAFF, body: |w, _| json!({"product_id": w.product_id}) },

@@ -60,6 +60,22 @@ async fn connect_full(
     keyframe_every: u64,
     simulcast: bool,
 ) -> Client {
+    connect_junky(app, path, token, publisher, tag, keyframe_every, simulcast, false).await
+}
+
+/// `junk`: the peer also sends malformed DTLS-, RTP-, RTCP- and STUN-looking datagrams
+/// from its own address to the server, every few frames.
+#[allow(clippy::too_many_arguments)]
+async fn connect_junky(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    publisher: bool,
+    tag: &'static [u8],
+    keyframe_every: u64,
+    simulcast: bool,
+    junk: bool,
+) -> Client {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let local = socket.local_addr().unwrap();
     let mut rtc = RtcConfig::new().clear_codecs().enable_opus(true, false).enable_vp8(true).build(Instant::now());
@@ -88,15 +104,25 @@ async fn connect_full(
     rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
     let (frames_tx, frames) = mpsc::unbounded_channel();
     let (stop, stopped) = watch::channel(false);
-    tokio::spawn(drive(rtc, socket, local, publisher.then_some((audio, video, tag, keyframe_every, simulcast)), frames_tx, stopped));
+    tokio::spawn(drive(rtc, socket, local, publisher.then_some(Publish { audio, video, tag, keyframe_every, simulcast, junk }), frames_tx, stopped));
     Client { server_port, frames, _stop: stop }
+}
+
+#[derive(Clone, Copy)]
+struct Publish {
+    audio: Mid,
+    video: Mid,
+    tag: &'static [u8],
+    keyframe_every: u64,
+    simulcast: bool,
+    junk: bool,
 }
 
 async fn drive(
     mut rtc: Rtc,
     socket: UdpSocket,
     local: SocketAddr,
-    publish: Option<(Mid, Mid, &'static [u8], u64, bool)>,
+    publish: Option<Publish>,
     frames: mpsc::UnboundedSender<Received>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -105,12 +131,14 @@ async fn drive(
     let mut next_frame = Instant::now();
     let mut count: u64 = 0;
     let mut keyframe_wanted = true;
+    let mut server: Option<SocketAddr> = None;
     let mut buf = vec![0u8; 2000];
     loop {
         let timeout = loop {
             match rtc.poll_output() {
                 Ok(Output::Timeout(t)) => break t,
                 Ok(Output::Transmit(t)) => {
+                    server = Some(t.destination);
                     let _ = socket.send_to(&t.contents, t.destination).await;
                 }
                 Ok(Output::Event(Event::Connected)) => connected = true,
@@ -140,7 +168,7 @@ async fn drive(
         }
         let now = Instant::now();
         let _ = rtc.handle_input(Input::Timeout(now));
-        if let (Some((audio, video, tag, keyframe_every, simulcast)), true) = (publish, connected) {
+        if let (Some(Publish { audio, video, tag, keyframe_every, simulcast, junk }), true) = (publish, connected) {
             if now >= next_frame {
                 next_frame = now + Duration::from_millis(33);
                 count += 1;
@@ -148,6 +176,11 @@ async fn drive(
                 if let Some(w) = rtc.writer(audio) {
                     let pt = w.payload_params().next().unwrap().pt();
                     let _ = w.write(pt, now, MediaTime::from_micros(elapsed.as_micros() as u64).rebase(str0m::media::Frequency::FORTY_EIGHT_KHZ), tag.to_vec());
+                }
+                if let (true, Some(server)) = (junk && count % 5 == 0, server) {
+                    for datagram in junk_datagrams(count) {
+                        let _ = socket.send_to(&datagram, server).await;
+                    }
                 }
                 let keyframe = keyframe_wanted || count % keyframe_every == 0;
                 keyframe_wanted = false;
@@ -169,6 +202,20 @@ async fn drive(
             }
         }
     }
+}
+
+/// Malformed datagrams of every kind the server demultiplexes.
+fn junk_datagrams(seed: u64) -> Vec<Vec<u8>> {
+    let noise: Vec<u8> = (0..300u64).map(|i| (i.wrapping_mul(31).wrapping_add(seed) % 251) as u8).collect();
+    vec![
+        [&[22u8, 0xfe, 0xfd, 0, 0][..], &noise[..40]].concat(), // DTLS handshake header, garbage body
+        [&[23u8, 0xfe, 0xfd][..], &noise[..100]].concat(),     // DTLS application data, garbage
+        [&[0x80u8, 96, 0, 1, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef][..], &noise].concat(), // RTP, bad SRTP
+        [&[0x81u8, 200, 0, 6][..], &noise[..24]].concat(),     // RTCP sender report, bad SRTCP
+        vec![0, 1, 0, 8, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 6, 0, 4], // STUN, bad attribute
+        vec![0x80],
+        vec![],
+    ]
 }
 
 /// Collects frames until `audio` audio frames and one video keyframe plus `video` video frames arrived.
@@ -269,4 +316,45 @@ async fn a_simulcast_viewer_gets_one_layer_as_one_continuous_stream() {
         }
     }
     assert_eq!(layer_of(video[video.len() - 1]), Some(2), "with no bandwidth limit the viewer ends on the top layer");
+}
+
+#[tokio::test]
+async fn a_live_room_exposes_its_media_clock_from_the_publishers_sender_reports() {
+    let app = spawn_app().await;
+    let (token, _) = room(&app, "spring", "public").await;
+    let clock_url = app.url("/api/v1/rooms/spring/media-clock");
+    assert_eq!(app.client.get(&clock_url).send().await.unwrap().status(), 409, "not live yet");
+    let _publisher = connect(&app, "/whip/spring", Some(&token), true, b"spring").await;
+    let mut viewer = connect(&app, "/whep/spring", None, false, b"").await;
+    receive(&mut viewer, 5, 5).await;
+    // Sender reports come about once a second; wait (bounded) for the first.
+    let mut clock = serde_json::Value::Null;
+    for _ in 0..100 {
+        let res = app.client.get(&clock_url).send().await.unwrap();
+        if res.status() == 200 {
+            clock = res.json().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(clock["track"], "video", "{clock}");
+    assert_eq!(clock["clock_rate"], 90_000);
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!((now_ms - clock["ntp_unix_ms"].as_i64().unwrap()).abs() < 60_000, "{clock}");
+}
+
+#[tokio::test]
+async fn malformed_datagrams_from_a_peers_own_address_do_not_end_its_session_or_disturb_others() {
+    let app = spawn_app().await;
+    let (token, _) = room(&app, "noisy", "public").await;
+    let (_, quiet_key) = room(&app, "quiet", "public").await;
+    let _noisy = connect_junky(&app, "/whip/noisy", Some(&token), true, b"noisy", 30, false, true).await;
+    let _quiet = connect(&app, "/whip/quiet", Some(&quiet_key), true, b"quiet").await;
+    let mut noisy_viewer = connect(&app, "/whep/noisy", None, false, b"").await;
+    let mut quiet_viewer = connect(&app, "/whep/quiet", None, false, b"").await;
+    // Over a hundred frames: the junky publisher has sent junk twenty times meanwhile.
+    let noisy = receive(&mut noisy_viewer, 10, 100).await;
+    assert!(noisy.iter().filter(|f| f.kind == MediaKind::Video).count() >= 100, "the junky publisher's stream keeps flowing");
+    let quiet = receive(&mut quiet_viewer, 10, 30).await;
+    assert!(quiet.iter().filter(|f| f.kind == MediaKind::Video).count() >= 30, "the other room is undisturbed");
 }

@@ -263,16 +263,24 @@ async fn a_private_room_needs_a_staff_token_to_watch() {
 }
 
 #[tokio::test]
-async fn trickled_candidates_are_accepted_and_unknown_sessions_are_not_found() {
+async fn trickled_candidates_are_accepted_stale_etags_refused_and_unknown_sessions_not_found() {
     let app = spawn_app().await;
     let (token, _) = room(&app, "spring", "public").await;
-    let res = post_sdp(&app, "/whip/spring", Some(&token), &publisher_offer()).await;
-    let location = header(&res, "location");
+    let res_etag = post_sdp(&app, "/whip/spring", Some(&token), &publisher_offer()).await;
+    let location = header(&res_etag, "location");
     let fragment = "a=candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host\r\na=end-of-candidates\r\n";
     let patch = |path: String, content_type: &'static str| {
         app.client.patch(app.url(&path)).header(CONTENT_TYPE, content_type).body(fragment).send()
     };
     assert_eq!(patch(location.clone(), "application/trickle-ice-sdpfrag").await.unwrap().status(), 204);
+    let etag = header(&res_etag, "etag");
+    let with_etag = |tag: String| {
+        app.client.patch(app.url(&location)).header(CONTENT_TYPE, "application/trickle-ice-sdpfrag").header("if-match", tag).body(fragment).send()
+    };
+    assert_eq!(with_etag(etag).await.unwrap().status(), 204, "the session's ETag matches");
+    let res = with_etag("\"stale\"".into()).await.unwrap();
+    assert_eq!(res.status(), 412);
+    assert_eq!(error_code(res).await, "etag_mismatch");
     assert_eq!(patch(location.clone(), "text/plain").await.unwrap().status(), 415);
     let res = patch("/whip/spring/no-such-session".into(), "application/trickle-ice-sdpfrag").await.unwrap();
     assert_eq!(res.status(), 404);
@@ -363,4 +371,39 @@ async fn a_livekit_token_without_can_publish_or_for_another_room_cannot_publish(
     let elsewhere = post_sdp(&app, "/whip/spring", Some(&livekit_token(&app, "other", true)), &publisher_offer()).await;
     assert_eq!(elsewhere.status(), 403);
     assert_eq!(error_code(elsewhere).await, "token_for_another_room");
+}
+
+#[tokio::test]
+async fn sfu_sessions_and_live_rooms_show_in_metrics() {
+    let app = spawn_app().await;
+    let (token, _) = room(&app, "spring", "public").await;
+    assert_eq!(post_sdp(&app, "/whip/spring", Some(&token), &publisher_offer()).await.status(), 201);
+    assert_eq!(post_sdp(&app, "/whep/spring", None, &viewer_offer()).await.status(), 201);
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("sfu_peers"), "{text}");
+    assert!(text.contains("sfu_rooms_live"), "{text}");
+}
+
+#[tokio::test]
+async fn an_audio_only_stream_can_be_watched_by_a_player_that_also_offers_video() {
+    let app = spawn_app().await;
+    let (token, _) = room(&app, "radio", "public").await;
+    let audio_only = offer_with(|c| c.clear_codecs().enable_opus(true, false), &[(MediaKind::Audio, Direction::SendOnly)]);
+    assert_eq!(post_sdp(&app, "/whip/radio", Some(&token), &audio_only).await.status(), 201);
+    let res = post_sdp(&app, "/whep/radio", None, &viewer_offer()).await;
+    assert_eq!(res.status(), 201);
+    assert!(res.text().await.unwrap().to_lowercase().contains("opus/48000"));
+}
+
+#[tokio::test]
+async fn a_room_refuses_viewers_beyond_its_configured_limit() {
+    let app = crate::support::spawn_app_with(|s| s.sfu_max_viewers_per_room = 1).await;
+    let (token, _) = room(&app, "spring", "public").await;
+    post_sdp(&app, "/whip/spring", Some(&token), &publisher_offer()).await;
+    assert_eq!(post_sdp(&app, "/whep/spring", None, &viewer_offer()).await.status(), 201);
+    let res = post_sdp(&app, "/whep/spring", None, &viewer_offer()).await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(error_code(res).await, "room_full");
+    let settings = streamcart::Settings::from_yaml("streamcart:\n  sfu:\n    max_viewers_per_room: 7\n", "/tmp/unused").unwrap();
+    assert_eq!(settings.sfu_max_viewers_per_room, 7);
 }

@@ -4,6 +4,7 @@
 //! connects `CLIENTS` WebSocket viewers to one room, publishes `EVENTS`
 //! events through the HTTP publish API and reports publish→receive latency
 //! percentiles over every delivery, plus the server's RSS per connection.
+//! With `STREAMCART_TEST_REDIS_URL` set, the server uses the Redis broker.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -33,21 +34,23 @@ impl Drop for Server {
 async fn start_server() -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let data_dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_streamcart"))
-        .args(["--port", &port.to_string(), "--data-dir"])
-        .arg(data_dir.path())
-        .env("RUST_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
+    let mut command = Command::new(env!("CARGO_BIN_EXE_streamcart"));
+    command.args(["--port", &port.to_string(), "--data-dir"]).arg(data_dir.path()).env("RUST_LOG", "warn").env_remove("DATABASE_URL").env_remove("REDIS_URL");
+    // With Redis selected for this run, publications go through the Redis broker.
+    if let Some(url) = crate::support::redis_url() {
+        command.args(["--redis-url", &url]);
+    }
+    let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("the streamcart binary starts");
     let settings = streamcart::Settings::for_data_dir(data_dir.path());
     let app = TestApp::external(format!("http://127.0.0.1:{port}"), data_dir, settings);
+    let server = Server { child, app };
     for _ in 0..100 {
-        if app.client.get(app.url("/health/live")).send().await.is_ok_and(|r| r.status() == 200) {
-            return Server { child, app };
+        if server.app.client.get(server.app.url("/health/live")).send().await.is_ok_and(|r| r.status() == 200) {
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -120,7 +123,8 @@ async fn fan_out_latency_for_1000_viewers() {
     let mut all = latencies.lock().await.clone();
     all.sort_unstable();
     println!(
-        "signaling fan-out: {CLIENTS} viewers x {EVENTS} events = {} deliveries; publish->receive p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; server RSS {} KiB -> {} KiB = {:.1} KiB per connection",
+        "signaling fan-out ({} broker): {CLIENTS} viewers x {EVENTS} events = {} deliveries; publish->receive p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; server RSS {} KiB -> {} KiB = {:.1} KiB per connection",
+        if crate::support::redis_url().is_some() { "redis" } else { "memory" },
         all.len(),
         percentile(&all, 0.50) as f64 / 1000.0,
         percentile(&all, 0.99) as f64 / 1000.0,

@@ -212,3 +212,17 @@ async fn presence_counts_concurrent_peak_and_unique_viewers() {
         }
     }
 }
+
+#[tokio::test]
+async fn logging_out_ends_the_users_open_connections() {
+    let app = crate::support::spawn_app_with(|s| s.hub.session_recheck = std::time::Duration::from_millis(200)).await;
+    room_fixture(&app).await;
+    let (token, _) = user(&app, "vic@example.com").await;
+    let mut client = WsClient::connect(&app, Some(&token)).await;
+    client.subscribe("room:show", None).await;
+    let res = app.client.post(app.url("/api/v1/auth/logout")).bearer_auth(&token).json(&json!({})).send().await.unwrap();
+    assert!(res.status().is_success(), "logout: {}", res.status());
+    let error = client.next_where(|v| v["type"] == "error").await;
+    assert_eq!(error["code"], "session_revoked");
+    assert_eq!(client.until_closed().await, super::client::Ended::Closed(Some(3500)));
+}

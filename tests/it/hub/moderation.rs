@@ -173,3 +173,26 @@ async fn a_pinned_message_is_announced_and_in_late_joiners_snapshots() {
     moderator.moderate("show", json!({"action": "unpin_message"})).await;
     assert_eq!(viewer.next_pub("chat.pinned").await["event"]["data"]["message"], Value::Null);
 }
+
+#[tokio::test]
+async fn in_hold_mode_a_blocked_word_waits_for_a_moderators_approval() {
+    let app = spawn_app().await;
+    let fixture = room_fixture(&app).await;
+    let (token, _) = user(&app, "vic@example.com").await;
+    let mut viewer = joined(&app, &token).await;
+    let mut watcher = joined(&app, &fixture.seller).await;
+    let mut moderator = WsClient::connect(&app, Some(&fixture.moderator)).await;
+    moderator.moderate("show", json!({"action": "blocked_words", "words": ["discount"], "mode": "hold"})).await;
+    let held = viewer.chat("show", "any discount code?").await;
+    assert_eq!(held["result"]["held"], true);
+    assert_eq!(viewer.next_pub("chat.message").await["event"]["data"]["text"], "any discount code?", "the author sees it");
+
+    let queue = moderator.request(json!({"type": "moderation.held", "room": "show"})).await;
+    let id = queue["result"]["messages"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(queue["result"]["messages"][0]["text"], "any discount code?");
+    assert_eq!(moderator.moderate("show", json!({"action": "approve_message", "message_id": id})).await["type"], "ack");
+    let released = watcher.next_pub("chat.message").await;
+    assert_eq!(released["event"]["data"]["id"], id.as_str(), "others see it only once approved");
+    let again = moderator.request(json!({"type": "moderation.held", "room": "show"})).await;
+    assert_eq!(again["result"]["messages"], json!([]));
+}
