@@ -34,6 +34,8 @@ pub struct AppState {
     pub hub: crate::signaling::Hub,
     /// The embedded SFU (WHIP/WHEP, one UDP socket).
     pub sfu: crate::sfu::Sfu,
+    /// Live commerce: pinned products, flash sales, one-tap reservations (src/live/).
+    pub live: crate::live::Live,
 }
 
 impl AppState {
@@ -95,7 +97,9 @@ impl Application {
             store.clone(),
         )
         .await?;
+        let live = crate::live::Live::new(store.clone(), hub.clone(), Default::default());
         let state = AppState {
+            live,
             sfu,
             tokens: TokenKeys::new(&secrets.jwt_signing_key, settings.auth.access_token_ttl_secs),
             login_limiter: LoginLimiter::new(
@@ -148,6 +152,8 @@ impl Application {
             }
         });
         let hub = self.state.hub.clone();
+        let live = self.state.live.clone();
+        live.start().await;
         let router = crate::api::router(self.state);
         // WebSocket connections are told to reconnect elsewhere (3001) as soon as shutdown starts.
         let shutdown = async move {
@@ -159,6 +165,7 @@ impl Application {
             .await;
         sweeper.abort();
         commerce_sweeper.abort();
+        live.stop();
         result
     }
 }

@@ -41,7 +41,7 @@ use crate::error::ApiError;
 #[openapi(
     info(title = "streamcart", description = "Live shopping: accounts, shops, commerce, rooms. Errors are always {\"error\":{\"code\",\"message\"}}."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "setup"), (name = "admin"), (name = "shops"), (name = "rooms"), (name = "operations"), (name = "catalog"), (name = "stock"), (name = "cart"), (name = "orders"), (name = "notifications"))
+    tags((name = "auth"), (name = "setup"), (name = "admin"), (name = "shops"), (name = "rooms"), (name = "operations"), (name = "catalog"), (name = "stock"), (name = "cart"), (name = "orders"), (name = "notifications"), (name = "live"))
 )]
 struct ApiDoc;
 
@@ -111,6 +111,11 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::sfu::http::routes())
         .routes(routes!(shop_rooms::list_shop_rooms))
         .routes(routes!(shop_rooms::room_shop))
+        .routes(routes!(crate::live::http::list_pins, crate::live::http::pin_product))
+        .routes(routes!(crate::live::http::unpin_product))
+        .routes(routes!(crate::live::http::create_sale, crate::live::http::list_sales))
+        .routes(routes!(crate::live::http::reserve))
+        .routes(routes!(crate::live::http::checkout_reservation))
 }
 
 pub fn router(state: AppState) -> Router {

@@ -6,9 +6,15 @@
 //! elsewhere; the SQL store stays the arbiter of quantities and caps.
 
 pub mod auction;
+pub mod cards;
 pub mod coalesce;
 pub mod flash_sale;
+pub mod http;
+pub mod runtime;
 pub mod stock_band;
+pub mod store;
+
+pub use runtime::{Live, LiveConfig};
 
 /// Unix milliseconds: the one representation of instants in the engines.
 pub type Millis = i64;

@@ -243,10 +243,11 @@ impl Session {
         let chat = self.state.store.recent_chat(&row.id, viewer, limit).await?;
         let pinned = self.state.store.pinned_chat_message(&row.id).await?;
         let slow_mode_secs = self.hub.with_core(|core| (core.slow_mode_secs(&row.name), Vec::new()));
+        let pinned_products = crate::live::runtime::pinned_cards(&self.state.live, &self.state.store, &row.id).await?;
         Ok(json!({
             "room": { "name": row.name, "title": row.title, "status": row.status, "visibility": row.visibility },
             "live": row.status == "live",
-            "pinned_products": [],
+            "pinned_products": pinned_products,
             "slow_mode_secs": slow_mode_secs,
             "chat": chat,
             "pinned_message": pinned,

@@ -15,3 +15,4 @@ mod hub;
 mod sfu_whip_whep;
 mod sfu_media;
 mod pages;
+mod live;

@@ -8,7 +8,7 @@ mod cart;
 mod catalog;
 mod coupons;
 mod idempotency;
-mod notifications;
+pub mod notifications;
 mod orders;
 mod search;
 pub mod stock;
