@@ -215,3 +215,16 @@ async fn a_cancelled_sale_order_gives_its_units_back_to_the_sale() {
     assert_eq!(sales[0]["sold"], 0);
     assert_eq!(reserve(&app, &buyer, sale["id"].as_str().unwrap(), 2).await.status(), 201, "the buyer's cap is free again");
 }
+
+#[tokio::test]
+async fn a_late_joiner_sees_the_running_sale_and_the_viewer_count_in_the_snapshot() {
+    let app = spawn_app().await;
+    let seller = live_room(&app).await;
+    let (_, variant) = product(&app, &seller, "TEE-1", 2000, 100).await;
+    let sale = immediate_sale(&app, &seller, &variant, 10, 2).await;
+    let (_first, _) = viewer(&app).await;
+    let (_late, state) = viewer(&app).await;
+    assert_eq!(state["sales"][0]["id"], sale["id"]);
+    assert_eq!(state["sales"][0]["ends_at"], sale["ends_at"]);
+    assert!(state["presence"]["viewers"].as_u64().is_some(), "{state}");
+}
