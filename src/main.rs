@@ -73,7 +73,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 for a in accounts {
                     println!("    {:<10} {:<34} {}", a.role, a.email, a.password);
                 }
-                println!("  Sign in at {url}/api/docs (POST /api/v1/auth/login).\n");
+                println!("  Go live as the seller at {url}/studio (room {}), watch and buy at {url}/live/{}.\n", demo::DEMO_ROOM, demo::DEMO_ROOM);
             }
             None => println!("\n  Demo shop already seeded; its passwords were printed on the first --demo run.\n"),
         }

@@ -149,3 +149,18 @@ async fn a_restart_on_the_same_store_keeps_accounts_and_prints_no_new_setup_link
         .send().await.unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn demo_seeding_creates_a_shop_with_staff_a_live_room_and_products_once() {
+    let app = spawn_app().await;
+    let node = streamcart::Application::build(app.settings.clone()).await.unwrap();
+    let accounts = streamcart::demo::seed(&node.state().store, "USD").await.unwrap().expect("first seeding");
+    assert_eq!(accounts.iter().map(|a| a.role).collect::<Vec<_>>(), ["seller", "moderator", "viewer"]);
+    let seller = accounts.iter().find(|a| a.role == "seller").unwrap();
+    assert_eq!(app.login(&seller.email, &seller.password).await.status(), 200, "the printed password works");
+    assert!(streamcart::demo::seed(&node.state().store, "USD").await.unwrap().is_none(), "seeding twice changes nothing");
+    let room: Value = app.client.get(app.url("/api/v1/rooms/demo-live")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(room["title"], "Demo live shopping");
+    let products: Value = app.client.get(app.url("/api/v1/shops/demo/products")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(products["items"].as_array().unwrap().len(), 2, "{products}");
+}
