@@ -114,13 +114,14 @@ async fn start_process(data_dir: &std::path::Path, config: &std::path::Path, dat
         .expect("the streamcart binary starts");
     let settings = streamcart::Settings::for_data_dir(data_dir);
     let app = crate::support::TestApp::external(format!("http://127.0.0.1:{port}"), tempfile::tempdir().unwrap(), settings);
+    let process = Process { child, app };
     for _ in 0..150 {
-        if app.client.get(app.url("/health/ready")).send().await.is_ok_and(|r| r.status() == 200) {
-            return Process { child, app };
+        if process.app.client.get(process.app.url("/health/ready")).send().await.is_ok_and(|r| r.status() == 200) {
+            return process;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    panic!("streamcart on port {port} did not become ready");
+    panic!("streamcart on port {port} did not become ready"); // `process` is dropped: the child is killed
 }
 
 #[tokio::test]
