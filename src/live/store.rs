@@ -360,19 +360,7 @@ impl Store {
         let mut released = Vec::new();
         for row in rows {
             let id: String = row.try_get("id")?;
-            let mut tx = self.writer().begin().await?;
-            let ended = sqlx::query("UPDATE flash_sale_reservations SET status = 'released' WHERE id = $1 AND status = 'held'").bind(&id).execute(&mut *tx).await?;
-            if ended.rows_affected() != 1 {
-                continue;
-            }
-            let hold: String = sqlx::query("SELECT stock_reservation_id FROM flash_sale_reservations WHERE id = $1").bind(&id).fetch_one(&mut *tx).await?.try_get("stock_reservation_id")?;
-            match release_in(&mut tx, &hold).await {
-                Ok(_) | Err(CommerceError::ReservationNotHeld) => {}
-                Err(e) => return Err(e.into()),
-            }
-            let item = give_back_in(&mut tx, &id).await?;
-            tx.commit().await?;
-            released.push(item);
+            released.extend(self.release_sale_reservation(&id, "held", true).await?);
         }
         Ok(released)
     }
@@ -469,15 +457,39 @@ impl Store {
         let mut released = Vec::new();
         for row in rows {
             let id: String = row.try_get("id")?;
-            let mut tx = self.writer().begin().await?;
-            let ended = sqlx::query("UPDATE flash_sale_reservations SET status = 'released' WHERE id = $1 AND status = 'ordered'").bind(&id).execute(&mut *tx).await?;
-            if ended.rows_affected() != 1 {
-                continue;
-            }
-            released.push(give_back_in(&mut tx, &id).await?);
-            tx.commit().await?;
+            released.extend(self.release_sale_reservation(&id, "ordered", false).await?);
         }
         Ok(released)
+    }
+
+    /// Ends one reservation that is still in status `from`, in one transaction:
+    /// it becomes `released`, its stock hold ends when `end_hold` (commerce has
+    /// already ended the hold of an ordered one), and its units go back to the
+    /// sale and the buyer. `None` when another sweeper released it first.
+    async fn release_sale_reservation(&self, id: &str, from: &'static str, end_hold: bool) -> LiveResult<Option<ReleasedReservation>> {
+        let mut tx = self.writer().begin().await?;
+        let ended = sqlx::query("UPDATE flash_sale_reservations SET status = 'released' WHERE id = $1 AND status = $2")
+            .bind(id)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+        if ended.rows_affected() != 1 {
+            return Ok(None);
+        }
+        if end_hold {
+            let hold: String = sqlx::query("SELECT stock_reservation_id FROM flash_sale_reservations WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("stock_reservation_id")?;
+            match release_in(&mut tx, &hold).await {
+                Ok(_) | Err(CommerceError::ReservationNotHeld) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let item = give_back_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(Some(item))
     }
 }
 
