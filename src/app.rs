@@ -36,6 +36,8 @@ pub struct AppState {
     pub sfu: crate::sfu::Sfu,
     /// Live commerce: pinned products, flash sales, one-tap reservations (src/live/).
     pub live: crate::live::Live,
+    /// Load shedding and WebSocket caps (src/admission).
+    pub admission: crate::admission::Admission,
 }
 
 impl AppState {
@@ -99,6 +101,7 @@ impl Application {
         .await?;
         let live = crate::live::Live::new(store.clone(), hub.clone(), Default::default());
         let state = AppState {
+            admission: crate::admission::Admission::new(&settings.admission),
             live,
             sfu,
             tokens: TokenKeys::new(&secrets.jwt_signing_key, settings.auth.access_token_ttl_secs),

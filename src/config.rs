@@ -42,6 +42,10 @@ pub struct Settings {
     pub sfu_max_viewers_per_room: usize,
     /// Signaling hub limits (queues, heartbeats, session re-checks); defaults only for now.
     pub hub: crate::signaling::hub::ShellConfig,
+    /// Origins whose pages may call `/api/` from a browser (CORS); empty: same origin only.
+    pub cors_allowed_origins: Vec<String>,
+    /// Load shedding and connection caps (`streamcart.admission`; src/admission).
+    pub admission: crate::admission::AdmissionSettings,
 }
 
 #[derive(Clone, Debug)]
@@ -104,6 +108,8 @@ impl Settings {
             sfu_max_viewers_per_room: 1000,
             shop: ShopSettings { default_currency: "USD".into() },
             hub: Default::default(),
+            admission: Default::default(),
+            cors_allowed_origins: Vec::new(),
         }
     }
 
@@ -239,6 +245,52 @@ struct StreamcartSection {
     auth: AuthSection,
     shop: ShopSection,
     sfu: SfuSection,
+    admission: AdmissionSection,
+    cors_allowed_origins: Vec<String>,
+}
+
+/// `streamcart.admission`: every field optional, defaults in `AdmissionSettings`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AdmissionSection {
+    max_in_flight: Option<usize>,
+    max_queued: Option<usize>,
+    queue_timeout_ms: Option<u64>,
+    retry_after_secs: Option<u64>,
+    ws_max_connections: Option<usize>,
+    ws_max_per_ip: Option<usize>,
+    ws_max_per_room: Option<usize>,
+}
+
+impl AdmissionSection {
+    fn apply_to(self, a: &mut crate::admission::AdmissionSettings) -> Result<(), ConfigError> {
+        let positive = |field: &'static str, v: Option<usize>| match v {
+            Some(0) => Err(ConfigError::Invalid { field, message: "must be at least 1".into() }),
+            other => Ok(other),
+        };
+        if let Some(v) = positive("streamcart.admission.max_in_flight", self.max_in_flight)? {
+            a.max_in_flight = v;
+        }
+        if let Some(v) = self.max_queued {
+            a.max_queued = v;
+        }
+        if let Some(ms) = self.queue_timeout_ms {
+            a.queue_timeout = std::time::Duration::from_millis(ms);
+        }
+        if let Some(v) = self.retry_after_secs {
+            a.retry_after_secs = v.max(1);
+        }
+        if let Some(v) = positive("streamcart.admission.ws_max_connections", self.ws_max_connections)? {
+            a.ws_max_connections = v;
+        }
+        if let Some(v) = positive("streamcart.admission.ws_max_per_ip", self.ws_max_per_ip)? {
+            a.ws_max_per_ip = v;
+        }
+        if let Some(v) = positive("streamcart.admission.ws_max_per_room", self.ws_max_per_room)? {
+            a.ws_max_per_room = v;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -319,6 +371,17 @@ impl FileConfig {
         if let Some(n) = ours.sfu.max_viewers_per_room {
             s.sfu_max_viewers_per_room = n;
         }
+        ours.admission.apply_to(&mut s.admission)?;
+        for origin in &ours.cors_allowed_origins {
+            let valid = origin == "*" || ((origin.starts_with("https://") || origin.starts_with("http://")) && !origin.ends_with('/'));
+            if !valid {
+                return Err(ConfigError::Invalid {
+                    field: "streamcart.cors_allowed_origins",
+                    message: format!("{origin:?} is not an origin such as https://shop.example (scheme and host, no path)"),
+                });
+            }
+        }
+        s.cors_allowed_origins = ours.cors_allowed_origins;
         let auth = ours.auth;
         if let Some(v) = auth.access_token_ttl_secs {
             s.auth.access_token_ttl_secs = v;
@@ -382,6 +445,16 @@ mod tests {
     fn a_short_api_secret_is_refused() {
         let err = Settings::from_yaml("keys:\n  k: short\n", "d").unwrap_err();
         assert!(err.to_string().contains("shorter than 32"), "{err}");
+    }
+
+    #[test]
+    fn the_streamcart_section_sets_admission_limits_and_refuses_a_zero_cap() {
+        let yaml = "streamcart:\n  admission:\n    max_in_flight: 64\n    max_queued: 0\n    queue_timeout_ms: 250\n    ws_max_per_ip: 5\n    ws_max_per_room: 300\n";
+        let a = Settings::from_yaml(yaml, "d").unwrap().admission;
+        assert_eq!((a.max_in_flight, a.max_queued, a.ws_max_per_ip, a.ws_max_per_room), (64, 0, 5, 300));
+        assert_eq!(a.queue_timeout, std::time::Duration::from_millis(250));
+        let err = Settings::from_yaml("streamcart:\n  admission:\n    max_in_flight: 0\n", "d").unwrap_err();
+        assert!(err.to_string().contains("max_in_flight"), "{err}");
     }
 
     #[test]

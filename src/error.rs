@@ -36,6 +36,12 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
+    /// The node is at capacity (admission control): 503 `overloaded` + `Retry-After`.
+    #[error("the server is at capacity; retry in {retry_after_secs} s")]
+    Overloaded { retry_after_secs: u64 },
+    /// One client address holds as many WebSocket connections as it may: 429 + `Retry-After`.
+    #[error("this address has as many live connections as it may open; close one or retry in {retry_after_secs} s")]
+    TooManyConnections { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -94,8 +100,20 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seconds for the `Retry-After` header, on the errors a retry cures.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_secs }
+            | ApiError::Overloaded { retry_after_secs }
+            | ApiError::TooManyConnections { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Unavailable { .. } => Some(STORE_RETRY_AFTER_SECS),
+            _ => None,
         }
     }
 
@@ -113,6 +131,8 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Overloaded { .. } => "overloaded",
+            ApiError::TooManyConnections { .. } => "too_many_connections",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -130,7 +150,7 @@ impl IntoResponse for ApiError {
         };
         let body = ErrorBody { error: ErrorDetail { code: self.code().to_string(), message } };
         let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::RateLimited { retry_after_secs } = self {
+        if let Some(retry_after_secs) = self.retry_after_secs() {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
@@ -138,6 +158,10 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// `Retry-After` on 503s from a dependency outage: long enough not to hammer a
+/// recovering database, short enough for a person to retry by hand.
+const STORE_RETRY_AFTER_SECS: u64 = 2;
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {

@@ -1,5 +1,6 @@
 //! streamcart: live shopping in one binary. See ARCHITECTURE.md for the map.
 
+pub mod admission;
 pub mod api;
 pub mod app;
 pub mod auth;

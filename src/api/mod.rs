@@ -18,6 +18,7 @@ pub mod payments;
 pub mod notifications;
 pub mod commerce_edge;
 pub mod shop_rooms;
+pub mod security;
 
 use axum::http::{HeaderName, Request};
 use axum::middleware;
@@ -132,6 +133,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(crate::telemetry::record_http_metrics))
+        .layer(middleware::from_fn_with_state(state.admission.clone(), crate::admission::http::shed))
+        .layer(middleware::from_fn_with_state(state.clone(), security::cors))
+        .layer(middleware::from_fn(security::harden))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()

@@ -12,6 +12,7 @@ use super::hub::{Hub, HubError};
 use super::protocol::{ClientMessage, Disconnect, Event, ModerationAction, Position, ServerMessage};
 use super::rules::SanctionKind;
 use super::store::ModerationChange;
+use crate::admission::Slot;
 use crate::api::extract::AuthUser;
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -48,6 +49,9 @@ pub struct Session {
     conn: ConnId,
     identity: Option<Identity>,
     rooms: HashMap<String, RoomAccess>,
+    /// One admission slot per room channel this connection subscribed to
+    /// (`streamcart.admission.ws_max_per_room`); dropped with the session.
+    room_slots: HashMap<String, Slot>,
 }
 
 /// How a request was answered.
@@ -92,7 +96,7 @@ fn room_not_found() -> Refusal {
 impl Session {
     pub fn new(state: AppState, conn: ConnId, identity: Option<Identity>) -> Session {
         let hub = state.hub.clone();
-        Session { state, hub, conn, identity, rooms: HashMap::new() }
+        Session { state, hub, conn, identity, rooms: HashMap::new(), room_slots: HashMap::new() }
     }
 
     /// False once the signed-in session has been revoked (logout, refresh
@@ -197,9 +201,13 @@ impl Session {
     async fn subscribe(&mut self, raw: &str, recover: Option<Position>, id: Option<u64>) -> Outcome {
         let channel = ChannelName::parse(raw).ok_or_else(|| Refusal::new("invalid_channel", "channels are room:{name} or user:{id}"))?;
         let mut room = None;
+        let mut new_slot = None;
         match &channel {
             ChannelName::Room(name) => {
                 let access = self.room_access(name).await?;
+                if !self.room_slots.contains_key(name) {
+                    new_slot = Some(self.room_slot(name)?);
+                }
                 if !self.hub.with_core(|core| (core.has_rules(name), Vec::new())) {
                     self.hub.reload_rules(name, &access.row.id).await?;
                 }
@@ -218,6 +226,9 @@ impl Session {
             Ok(SubscribeStep::NeedsSnapshot { .. }) => (Ok(Some(())), Vec::new()),
             Err(refusal) => (Err(refusal), Vec::new()),
         })?;
+        if let (Some(slot), Some(row)) = (new_slot, &room) {
+            self.room_slots.insert(row.name.clone(), slot);
+        }
         if step.is_none() {
             return Ok(Reply::Sent);
         }
@@ -232,9 +243,25 @@ impl Session {
             }
             Err(refusal) => {
                 self.hub.with_core(|core| (core.unsubscribe(self.conn, &channel, now_ms()), Vec::new()));
+                if let Some(name) = channel.room_name() {
+                    self.room_slots.remove(name);
+                }
                 Err(refusal)
             }
         }
+    }
+
+    /// A subscriber's slot in a room, or `room_full` (retry later).
+    fn room_slot(&self, room: &str) -> Result<Slot, Refusal> {
+        self.state.admission.room_subscription(room).map_err(|_| {
+            metrics::counter!("streamcart_ws_refused_total", "reason" => "room_full").increment(1);
+            let retry_after_secs = self.state.admission.settings().retry_after_secs;
+            Refusal {
+                code: "room_full",
+                message: "this room has as many viewers on this server as it accepts; retry shortly".into(),
+                retry_after_ms: Some(retry_after_secs * 1000),
+            }
+        })
     }
 
     async fn room_snapshot(&self, row: &RoomRow) -> Result<Value, Refusal> {
@@ -259,6 +286,9 @@ impl Session {
 
     fn unsubscribe(&mut self, raw: &str) -> Outcome {
         let channel = ChannelName::parse(raw).ok_or_else(|| Refusal::new("invalid_channel", "channels are room:{name} or user:{id}"))?;
+        if let Some(name) = channel.room_name() {
+            self.room_slots.remove(name);
+        }
         if !self.hub.with_core(|core| (core.unsubscribe(self.conn, &channel, now_ms()), Vec::new())) {
             return Err(Refusal::new("not_subscribed", "this connection is not subscribed to the channel"));
         }

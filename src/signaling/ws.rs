@@ -18,6 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::protocol::{Disconnect, Frame, ServerMessage, PROTOCOL_VERSION};
 use super::session::{Identity, Session};
+use crate::admission::Refused;
+use crate::api::extract::ClientIp;
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -41,6 +43,7 @@ pub struct WsParams {
 /// `connect` frame signs it in.
 pub async fn upgrade(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     params: Result<Query<WsParams>, QueryRejection>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -49,6 +52,12 @@ pub async fn upgrade(
     };
     let Ok(Query(params)) = params else {
         return ApiError::bad_request("invalid_query", "the only query parameter is access_token").into_response();
+    };
+    // Admission before any work: 503 when the node is full, 429 when this
+    // address holds its share. The slot is held for the connection's life.
+    let slot = match state.admission.ws_connection(ip) {
+        Ok(slot) => slot,
+        Err(refused) => return refused_connection(&state, refused).into_response(),
     };
     let identity = match params.access_token.as_deref() {
         Some(token) => match Identity::from_token(&state, token).await {
@@ -63,7 +72,19 @@ pub async fn upgrade(
         .max_frame_size(HARD_MESSAGE_LIMIT)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| run(state, socket, identity))
+        .on_upgrade(move |socket| async move {
+            run(state, socket, identity).await;
+            drop(slot);
+        })
+}
+
+fn refused_connection(state: &AppState, refused: Refused) -> ApiError {
+    let retry_after_secs = state.admission.settings().retry_after_secs;
+    metrics::counter!("streamcart_ws_refused_total", "reason" => refused.reason()).increment(1);
+    match refused {
+        Refused::AddressFull => ApiError::TooManyConnections { retry_after_secs },
+        Refused::NodeFull | Refused::RoomFull => ApiError::Overloaded { retry_after_secs },
+    }
 }
 
 async fn run(state: AppState, socket: WebSocket, identity: Option<Identity>) {

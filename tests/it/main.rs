@@ -16,3 +16,7 @@ mod sfu_whip_whep;
 mod sfu_media;
 mod pages;
 mod live;
+mod overload;
+mod outages;
+mod ws_authz;
+mod log_secrets;

@@ -28,6 +28,8 @@ pub struct TestApp {
     pub setup_token: Option<String>,
     pub data_dir: tempfile::TempDir,
     pub settings: Settings,
+    /// The in-process server's admission counters (None for an external process).
+    pub admission: Option<streamcart::admission::Admission>,
 }
 
 
@@ -58,11 +60,12 @@ pub async fn launch(settings: Settings, data_dir: tempfile::TempDir) -> TestApp 
     let address = format!("http://127.0.0.1:{}", app.port());
     let setup_token = app.setup_token().map(str::to_string);
     let store = app.state().store.clone();
+    let admission = Some(app.state().admission.clone());
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
     }));
-    TestApp { address, store: Some(store), shutdown: Some(shutdown), client: reqwest::Client::new(), setup_token, data_dir, settings }
+    TestApp { address, store: Some(store), shutdown: Some(shutdown), client: reqwest::Client::new(), setup_token, data_dir, settings, admission }
 }
 
 /// Creates an empty schema and returns a URL whose connections use it.
@@ -89,7 +92,7 @@ impl Drop for TestApp {
 impl TestApp {
     /// A handle on a server running in another process (the test owns its lifetime).
     pub fn external(address: String, data_dir: tempfile::TempDir, settings: Settings) -> TestApp {
-        TestApp { address, store: None, shutdown: None, client: reqwest::Client::new(), setup_token: None, data_dir, settings }
+        TestApp { address, store: None, shutdown: None, client: reqwest::Client::new(), setup_token: None, data_dir, settings, admission: None }
     }
 
     pub fn url(&self, path: &str) -> String {

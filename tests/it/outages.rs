@@ -1,0 +1,148 @@
+//! Dependency outages: PostgreSQL cut off (through a cuttable proxy) and a
+//! private Redis stopped mid-sale. The shared servers are never touched.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::commerce::{buyer, buyers, post};
+use crate::live::{immediate_sale, live_room, product};
+use crate::support::{error_code, fresh_postgres_schema, postgres_url, spawn_app_with, CuttableProxy, TestApp, PASSWORD};
+
+fn socket_of(url: &str, default_port: u16) -> SocketAddr {
+    let after_scheme = url.split("://").nth(1).unwrap();
+    let host_port = after_scheme.rsplit('@').next().unwrap().split(['/', '?']).next().unwrap();
+    let host_port = if host_port.contains(':') { host_port.to_string() } else { format!("{host_port}:{default_port}") };
+    host_port.replace("localhost", "127.0.0.1").parse().expect("a numeric host:port in the test URL")
+}
+
+/// A client that gives up after 20 s, so a hang fails the test instead of stalling it.
+fn impatient() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
+}
+
+async fn until_status(app: &TestApp, path: &str, token: &str, want: u16) -> bool {
+    for _ in 0..100 {
+        if app.client.get(app.url(path)).bearer_auth(token).send().await.unwrap().status() == want {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn while_postgresql_is_cut_reads_and_writes_fail_with_503_store_unavailable_and_work_again_after_restore() {
+    let Some(base) = postgres_url() else {
+        eprintln!("skipped: STREAMCART_TEST_DATABASE_URL is not set (SQLite run)");
+        return;
+    };
+    let target = socket_of(&base, 5432);
+    let proxy = CuttableProxy::start(target).await;
+    let via_proxy = base.replacen(&target.to_string(), &proxy.addr.to_string(), 1).replacen("localhost:5432", &proxy.addr.to_string(), 1);
+    let url = fresh_postgres_schema(&via_proxy).await;
+    let mut app = spawn_app_with(move |s| s.database_url = Some(url)).await;
+    app.client = impatient();
+    let ann = app.register("ann@example.com").await;
+    let token = ann["access_token"].as_str().unwrap().to_string();
+
+    proxy.cut();
+    let me = app.get_authed("/api/v1/me", &token).await;
+    assert_eq!(me.status(), 503, "an authenticated read fails clearly, it does not hang");
+    assert!(me.headers().contains_key("retry-after"), "the client is told when to retry");
+    assert_eq!(error_code(me).await, "store_unavailable");
+    let login = app.login("ann@example.com", PASSWORD).await;
+    assert_eq!(login.status(), 503);
+    assert_eq!(error_code(login).await, "store_unavailable");
+    let ready: Value = app.client.get(app.url("/health/ready")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["checks"]["store"]["status"], "down", "{ready}");
+
+    proxy.restore();
+    assert!(until_status(&app, "/api/v1/me", &token, 200).await, "the same token works again without restarting streamcart");
+    app.register("bob@example.com").await;
+    assert_eq!(app.login("ann@example.com", PASSWORD).await.status(), 200);
+}
+
+/// A private `redis-server` on a free port, stopped by the test (never the shared one).
+struct PrivateRedis {
+    child: Child,
+    url: String,
+}
+
+impl PrivateRedis {
+    async fn start() -> Option<PrivateRedis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let redis = PrivateRedis { child, url: format!("redis://127.0.0.1:{port}") };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Some(redis);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn with_redis_stopped_mid_sale_readiness_names_redis_and_the_sale_continues_on_sql_without_overselling() {
+    let Some(mut redis) = PrivateRedis::start().await else {
+        eprintln!("skipped: redis-server is not installed or did not start");
+        return;
+    };
+    let url = redis.url.clone();
+    let mut app = spawn_app_with(move |s| {
+        s.redis_url = Some(url);
+        s.redis_prefix = format!("outage:{}:", uuid::Uuid::new_v4());
+    })
+    .await;
+    app.client = impatient();
+    let seller = live_room(&app).await;
+    let (_, variant) = product(&app, &seller, "TEE-1", 2000, 100).await;
+    let sale = immediate_sale(&app, &seller, &variant, 10, 1).await;
+    let sale_id = sale["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/rooms/show/sales/{sale_id}/reserve");
+    let early = buyers(&app, "early", 4).await;
+    for token in &early {
+        assert_eq!(post(&app, token, &path, json!({"quantity": 1})).await.status(), 201);
+    }
+    let late = buyers(&app, "late", 12).await;
+
+    redis.stop();
+    let res = app.client.get(app.url("/health/ready")).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    let ready: Value = res.json().await.unwrap();
+    assert_eq!(ready["status"], "degraded");
+    assert_eq!(ready["checks"]["redis"]["status"], "down", "{ready}");
+    assert_eq!(ready["checks"]["store"]["status"], "up", "{ready}");
+
+    let attempts = late.iter().map(|token| post(&app, token, &path, json!({"quantity": 1})));
+    let statuses: Vec<u16> = futures::future::join_all(attempts).await.iter().map(|r| r.status().as_u16()).collect();
+    let won = statuses.iter().filter(|s| **s == 201).count();
+    assert_eq!(won, 6, "exactly the 6 units left are reserved, on SQL alone: {statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "the rest are refused as sold out: {statuses:?}");
+
+    let store = crate::commerce::same_store(&app).await;
+    let sold: i64 = sqlx::query_scalar("SELECT sold FROM flash_sales WHERE id = $1").bind(&sale_id).fetch_one(store.reader()).await.unwrap();
+    assert_eq!(sold, 10, "the store counts exactly the sale's quantity");
+    let newcomer = buyer(&app, "newcomer@example.com").await;
+    assert_eq!(app.get_authed("/api/v1/me", &newcomer).await.status(), 200, "accounts and sessions keep working");
+}
