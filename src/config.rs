@@ -458,6 +458,14 @@ mod tests {
     }
 
     #[test]
+    fn cors_origins_must_be_bare_origins() {
+        let s = Settings::from_yaml("streamcart:\n  cors_allowed_origins: [\"https://shop.example\"]\n", "d").unwrap();
+        assert_eq!(s.cors_allowed_origins, ["https://shop.example"]);
+        let err = Settings::from_yaml("streamcart:\n  cors_allowed_origins: [\"https://shop.example/path/\"]\n", "d").unwrap_err();
+        assert!(err.to_string().contains("cors_allowed_origins"), "{err}");
+    }
+
+    #[test]
     fn redacting_a_url_hides_the_password() {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://h/db"), "postgres://h/db");

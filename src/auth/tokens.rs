@@ -108,6 +108,33 @@ mod tests {
         assert_eq!(keys().verify_access(&token), Err(TokenError::Expired));
     }
 
+    /// Signs arbitrary claims with the test key (a token we never issue).
+    fn forged(claims: serde_json::Value, algorithm: Algorithm) -> String {
+        encode(&Header::new(algorithm), &claims, &EncodingKey::from_secret("k".repeat(64).as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn a_token_for_another_audience_or_issuer_is_invalid_even_with_our_key() {
+        let good = serde_json::json!({"sub": "u1", "sid": "s1", "iss": ISSUER, "aud": AUDIENCE, "iat": 1, "exp": 4_000_000_000u64});
+        assert!(keys().verify_access(&forged(good.clone(), Algorithm::HS256)).is_ok(), "the forging helper makes valid tokens");
+        for (field, value) in [("aud", "livekit"), ("iss", "someone-else")] {
+            let mut claims = good.clone();
+            claims[field] = serde_json::json!(value);
+            assert_eq!(keys().verify_access(&forged(claims, Algorithm::HS256)), Err(TokenError::Invalid), "{field} = {value}");
+        }
+        let mut no_audience = good.clone();
+        no_audience.as_object_mut().unwrap().remove("aud");
+        assert_eq!(keys().verify_access(&forged(no_audience, Algorithm::HS256)), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn only_hs256_is_accepted() {
+        let claims = serde_json::json!({"sub": "u1", "sid": "s1", "iss": ISSUER, "aud": AUDIENCE, "iat": 1, "exp": 4_000_000_000u64});
+        assert_eq!(keys().verify_access(&forged(claims, Algorithm::HS512)), Err(TokenError::Invalid));
+        let unsigned = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#), URL_SAFE_NO_PAD.encode(r#"{"sub":"u1","sid":"s1","iss":"streamcart","aud":"streamcart-api","exp":4000000000}"#));
+        assert_eq!(keys().verify_access(&unsigned), Err(TokenError::Invalid));
+    }
+
     #[test]
     fn a_token_signed_with_another_key_is_invalid() {
         let other = TokenKeys::new("x".repeat(64).as_str(), 900);

@@ -20,3 +20,4 @@ mod overload;
 mod outages;
 mod ws_authz;
 mod log_secrets;
+mod security;
