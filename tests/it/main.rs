@@ -21,3 +21,4 @@ mod outages;
 mod ws_authz;
 mod log_secrets;
 mod security;
+mod publish_rights;
