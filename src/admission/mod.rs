@@ -45,9 +45,12 @@ pub struct AdmissionSettings {
 impl Default for AdmissionSettings {
     fn default() -> Self {
         AdmissionSettings {
-            max_in_flight: 512,
+            // Requests in flight mostly wait on the store's pool (itself bounded
+            // by its 5 s acquire timeout), so the slots are generous and the
+            // queue's wait matches that timeout.
+            max_in_flight: 1024,
             max_queued: 1024,
-            queue_timeout: Duration::from_secs(2),
+            queue_timeout: Duration::from_secs(5),
             retry_after_secs: 1,
             ws_max_connections: 50_000,
             ws_max_per_ip: 200,

@@ -5,6 +5,8 @@
 //! offsets in the same order; presence counts are summed across nodes in
 //! Redis too. Modelled on Centrifuge's broker_memory.go / broker_redis.go.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -16,6 +18,7 @@ use super::channel::ChannelName;
 use super::core::{LocalPresence, Presence};
 use super::protocol::Event;
 use crate::kv::{Kv, KvError};
+use crate::store::now_ms;
 
 /// How long a channel's offset counter outlives its last publication.
 const CHANNEL_META_TTL_SECS: u64 = 24 * 3600;
@@ -33,7 +36,16 @@ pub struct RedisBroker {
     conn: ConnectionManager,
     prefix: String,
     url: String,
+    /// Until when (unix ms) Redis calls are skipped after one failed.
+    open_until_ms: Arc<AtomicI64>,
 }
+
+/// The longest one Redis call may take before it counts as failed.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// After a failed call, calls fail at once for this long (then one probes
+/// again), so a Redis outage costs each hub call nothing rather than a
+/// reconnect attempt or a timeout, and the hub falls back to this node.
+const BREAKER_OPEN_MS: i64 = 1_000;
 
 /// What travels on the Redis pub/sub channel `{prefix}hub`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -102,7 +114,12 @@ impl Broker {
     pub fn for_kv(kv: &Kv, redis_url: Option<&str>) -> Broker {
         match (kv, redis_url) {
             (Kv::Redis { conn, prefix }, Some(url)) => {
-                Broker::Redis(Box::new(RedisBroker { conn: conn.clone(), prefix: prefix.clone(), url: url.to_string() }))
+                Broker::Redis(Box::new(RedisBroker {
+                    conn: conn.clone(),
+                    prefix: prefix.clone(),
+                    url: url.to_string(),
+                    open_until_ms: Arc::new(AtomicI64::new(0)),
+                }))
             }
             _ => Broker::Memory,
         }
@@ -110,6 +127,22 @@ impl Broker {
 }
 
 impl RedisBroker {
+    /// Runs one Redis call under the timeout and the circuit breaker.
+    async fn guarded<T>(&self, call: impl std::future::Future<Output = Result<T, redis::RedisError>>) -> Result<T, KvError> {
+        if now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
+            return Err(KvError::Timeout(CALL_TIMEOUT));
+        }
+        let result = match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(KvError::Redis(e)),
+            Err(_) => Err(KvError::Timeout(CALL_TIMEOUT)),
+        };
+        if result.is_err() {
+            self.open_until_ms.store(now_ms() + BREAKER_OPEN_MS, Ordering::Relaxed);
+        }
+        result
+    }
+
     fn pubsub_channel(&self) -> String {
         format!("{}hub", self.prefix)
     }
@@ -118,28 +151,20 @@ impl RedisBroker {
     pub async fn publish(&self, channel: &ChannelName, event: &Event) -> Result<u64, KvError> {
         let body = serde_json::to_string(&json!({ "ch": channel.to_string(), "ev": event })).unwrap_or_else(|_| "{}".into());
         let mut conn = self.conn.clone();
-        let offset: u64 = redis::Script::new(PUBLISH_SCRIPT)
-            .key(self.meta_key(channel))
-            .key(self.pubsub_channel())
-            .arg(new_epoch())
-            .arg(body)
-            .arg(CHANNEL_META_TTL_SECS)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(offset)
+        let script = redis::Script::new(PUBLISH_SCRIPT);
+        let mut invocation = script.key(self.meta_key(channel));
+        invocation.key(self.pubsub_channel()).arg(new_epoch()).arg(body).arg(CHANNEL_META_TTL_SECS);
+        self.guarded(invocation.invoke_async::<u64>(&mut conn)).await
     }
 
     /// The channel's epoch (created now if it has none) and last offset, so a
     /// node opening a channel agrees with every other node from the start.
     pub async fn position(&self, channel: &ChannelName) -> Result<(String, u64), KvError> {
         let mut conn = self.conn.clone();
-        let position = redis::Script::new(POSITION_SCRIPT)
-            .key(self.meta_key(channel))
-            .arg(new_epoch())
-            .arg(CHANNEL_META_TTL_SECS)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(position)
+        let script = redis::Script::new(POSITION_SCRIPT);
+        let mut invocation = script.key(self.meta_key(channel));
+        invocation.arg(new_epoch()).arg(CHANNEL_META_TTL_SECS);
+        self.guarded(invocation.invoke_async::<(String, u64)>(&mut conn)).await
     }
 
     fn meta_key(&self, channel: &ChannelName) -> String {
@@ -150,7 +175,9 @@ impl RedisBroker {
     pub async fn broadcast(&self, message: &BrokerMessage) -> Result<(), KvError> {
         let body = serde_json::to_string(message).unwrap_or_else(|_| "{}".into());
         let mut conn = self.conn.clone();
-        let _: i64 = redis::cmd("PUBLISH").arg(self.pubsub_channel()).arg(body).query_async(&mut conn).await?;
+        let mut command = redis::cmd("PUBLISH");
+        command.arg(self.pubsub_channel()).arg(body);
+        self.guarded(command.query_async::<i64>(&mut conn)).await?;
         Ok(())
     }
 
@@ -166,7 +193,7 @@ impl RedisBroker {
             script.arg(viewer);
         }
         let mut conn = self.conn.clone();
-        let (viewers, peak, unique): (u64, u64, u64) = script.invoke_async(&mut conn).await?;
+        let (viewers, peak, unique) = self.guarded(script.invoke_async::<(u64, u64, u64)>(&mut conn)).await?;
         Ok(Presence { viewers, peak, unique })
     }
 

@@ -160,14 +160,28 @@ impl Hub {
 
     /// Publishes an event on a channel: it gets the channel's next offset,
     /// enters its history and reaches every subscriber on every node.
+    ///
+    /// With Redis unreachable the event still reaches this node's subscribers,
+    /// outside history (no offset is allocated, so none can collide with
+    /// Redis's when it returns); other nodes miss it, and clients recover
+    /// durable state (chat, sales) from the SQL-backed snapshot.
     pub async fn publish(&self, channel: &ChannelName, event: Event) -> Result<(), HubError> {
         match &self.inner.broker {
             Broker::Memory => self.with_core(|core| ((), core.publish_local(channel, event, now_ms()))),
             Broker::Redis(redis) => {
-                redis.publish(channel, &event).await?;
+                if let Err(e) = redis.publish(channel, &event).await {
+                    self.local_fallback(channel, event, &e);
+                }
             }
         }
         Ok(())
+    }
+
+    /// Delivers on this node only, because Redis did not take the event.
+    fn local_fallback(&self, channel: &ChannelName, event: Event, error: &KvError) {
+        tracing::warn!(error = %error, %channel, "Redis unavailable: delivering on this node only");
+        metrics::counter!("streamcart_hub_local_fallback_total").increment(1);
+        self.with_core(|core| ((), core.on_ephemeral(channel, event)));
     }
 
     /// Publishes on `user:{id}`: every connection of that user that
@@ -181,7 +195,11 @@ impl Hub {
     pub async fn publish_ephemeral(&self, channel: &ChannelName, event: Event) -> Result<(), HubError> {
         match &self.inner.broker {
             Broker::Memory => self.with_core(|core| ((), core.on_ephemeral(channel, event))),
-            Broker::Redis(redis) => redis.broadcast(&BrokerMessage::Ephemeral { ch: channel.to_string(), ev: event }).await?,
+            Broker::Redis(redis) => {
+                if let Err(e) = redis.broadcast(&BrokerMessage::Ephemeral { ch: channel.to_string(), ev: event.clone() }).await {
+                    self.local_fallback(channel, event, &e);
+                }
+            }
         }
         Ok(())
     }
@@ -193,7 +211,16 @@ impl Hub {
         if self.with_core(|core| (core.has_channel(channel), Vec::new())) {
             return Ok(());
         }
-        let (epoch, offset) = redis.position(channel).await?;
+        // Redis unreachable: follow the channel from a local epoch; the first
+        // publication from Redis later starts its own epoch (history dropped,
+        // subscribers told by the new epoch) rather than colliding offsets.
+        let (epoch, offset) = match redis.position(channel).await {
+            Ok(position) => position,
+            Err(e) => {
+                tracing::warn!(error = %e, %channel, "Redis unavailable: following the channel locally");
+                (format!("local-{}", uuid::Uuid::new_v4().simple()), 0)
+            }
+        };
         self.with_core(|core| (core.open_channel(channel, epoch, offset, now_ms()), Vec::new()));
         Ok(())
     }
@@ -202,7 +229,10 @@ impl Hub {
     pub async fn rules_changed(&self, room: &str, room_id: &str) -> Result<(), HubError> {
         self.reload_rules(room, room_id).await?;
         if let Broker::Redis(redis) = &self.inner.broker {
-            redis.broadcast(&BrokerMessage::RulesChanged { room: room.into(), room_id: room_id.into() }).await?;
+            // Committed and applied here; other nodes re-read the rules when Redis returns or their room reloads.
+            if let Err(e) = redis.broadcast(&BrokerMessage::RulesChanged { room: room.into(), room_id: room_id.into() }).await {
+                tracing::warn!(error = %e, room, "Redis unavailable: chat rules changed on this node only");
+            }
         }
         Ok(())
     }
@@ -310,8 +340,8 @@ impl Hub {
                 Broker::Redis(redis) => match redis.aggregate_presence(&self.inner.node_id, &local, now).await {
                     Ok(presence) => presence,
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot aggregate presence in Redis");
-                        continue;
+                        tracing::debug!(error = %e, "cannot aggregate presence in Redis; counting this node only");
+                        self.with_core(|core| (core.local_presence(&local), Vec::new()))
                     }
                 },
             };

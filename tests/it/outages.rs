@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::commerce::{buyer, buyers, post};
+use crate::hub::WsClient;
 use crate::live::{immediate_sale, live_room, product};
 use crate::support::{error_code, fresh_postgres_schema, postgres_url, spawn_app_with, CuttableProxy, TestApp, PASSWORD};
 
@@ -118,6 +119,7 @@ async fn with_redis_stopped_mid_sale_readiness_names_redis_and_the_sale_continue
     let seller = live_room(&app).await;
     let (_, variant) = product(&app, &seller, "TEE-1", 2000, 100).await;
     let sale = immediate_sale(&app, &seller, &variant, 10, 1).await;
+    crate::hub::create_room(&app, &seller, "encore", "public").await;
     let sale_id = sale["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/rooms/show/sales/{sale_id}/reserve");
     let early = buyers(&app, "early", 4).await;
@@ -125,6 +127,9 @@ async fn with_redis_stopped_mid_sale_readiness_names_redis_and_the_sale_continue
         assert_eq!(post(&app, token, &path, json!({"quantity": 1})).await.status(), 201);
     }
     let late = buyers(&app, "late", 12).await;
+    let (chatter, _) = crate::hub::user(&app, "chatter@example.com").await;
+    let mut chatting = WsClient::connect(&app, Some(&chatter)).await;
+    chatting.subscribe("room:show", None).await;
 
     redis.stop();
     let res = app.client.get(app.url("/health/ready")).send().await.unwrap();
@@ -143,6 +148,17 @@ async fn with_redis_stopped_mid_sale_readiness_names_redis_and_the_sale_continue
     let store = crate::commerce::same_store(&app).await;
     let sold: i64 = sqlx::query_scalar("SELECT sold FROM flash_sales WHERE id = $1").bind(&sale_id).fetch_one(store.reader()).await.unwrap();
     assert_eq!(sold, 10, "the store counts exactly the sale's quantity");
+    // The hub keeps serving this node: chat is stored in SQL and delivered
+    // to this node's viewers, and a new viewer still gets the room's snapshot.
+    let (mut watching, snapshot) = crate::live::viewer(&app).await;
+    assert_eq!(snapshot["room"]["name"], "show", "a viewer joining during the outage gets the snapshot");
+    let mut first_on_encore = WsClient::connect(&app, None).await;
+    let (_, encore) = first_on_encore.subscribe("room:encore", None).await;
+    assert_eq!(encore["state"]["room"]["name"], "encore", "a channel first opened during the outage is followed locally");
+    let ack = chatting.chat("show", "still here").await;
+    assert_eq!(ack["type"], "ack", "chat is acknowledged on SQL alone: {ack}");
+    let seen = watching.next_pub("chat.message").await;
+    assert_eq!(seen["event"]["data"]["text"], "still here");
     let newcomer = buyer(&app, "newcomer@example.com").await;
     assert_eq!(app.get_authed("/api/v1/me", &newcomer).await.status(), 200, "accounts and sessions keep working");
 }
