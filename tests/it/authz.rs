@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::support::{spawn_app, spawn_app_with, TestApp, PASSWORD};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Persona {
+pub enum Persona {
     Anonymous,
     Customer,
     /// Seller of another shop ("rival").
@@ -26,13 +26,13 @@ enum Persona {
 
 use Persona::*;
 
-const EVERYONE: &[Persona] = &[Anonymous, Customer, OtherSeller, OtherModerator, Moderator, Seller, Admin];
-const SIGNED_IN: &[Persona] = &[Customer, OtherSeller, OtherModerator, Moderator, Seller, Admin];
+pub const EVERYONE: &[Persona] = &[Anonymous, Customer, OtherSeller, OtherModerator, Moderator, Seller, Admin];
+pub const SIGNED_IN: &[Persona] = &[Customer, OtherSeller, OtherModerator, Moderator, Seller, Admin];
 const SHOP_SELLER: &[Persona] = &[Seller, Admin];
 const ADMIN: &[Persona] = &[Admin];
 /// Only the customer who placed the fixture order (and owns its notification).
 const BUYER: &[Persona] = &[Customer];
-const ROOM_STAFF: &[Persona] = &[Moderator, Seller, Admin];
+pub const ROOM_STAFF: &[Persona] = &[Moderator, Seller, Admin];
 const BUYER_OR_SELLER: &[Persona] = &[Customer, Seller, Admin];
 
 struct Rule {

@@ -27,7 +27,7 @@ async fn readiness_names_the_store_backend_in_use() {
     assert_eq!(body["checks"]["redis"].is_object(), redis_url().is_some());
 }
 
-fn socket_of(url: &str, default_port: u16) -> SocketAddr {
+pub fn socket_of(url: &str, default_port: u16) -> SocketAddr {
     let after_scheme = url.split("://").nth(1).unwrap();
     let host_port = after_scheme.rsplit('@').next().unwrap().split(['/', '?']).next().unwrap();
     let host_port = if host_port.contains(':') { host_port.to_string() } else { format!("{host_port}:{default_port}") };

@@ -1,7 +1,6 @@
 //! Dependency outages: PostgreSQL cut off (through a cuttable proxy) and a
 //! private Redis stopped mid-sale. The shared servers are never touched.
 
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -10,14 +9,8 @@ use serde_json::{json, Value};
 use crate::commerce::{buyer, buyers, post};
 use crate::hub::WsClient;
 use crate::live::{immediate_sale, live_room, product};
+use crate::operations::socket_of;
 use crate::support::{error_code, fresh_postgres_schema, postgres_url, spawn_app_with, CuttableProxy, TestApp, PASSWORD};
-
-fn socket_of(url: &str, default_port: u16) -> SocketAddr {
-    let after_scheme = url.split("://").nth(1).unwrap();
-    let host_port = after_scheme.rsplit('@').next().unwrap().split(['/', '?']).next().unwrap();
-    let host_port = if host_port.contains(':') { host_port.to_string() } else { format!("{host_port}:{default_port}") };
-    host_port.replace("localhost", "127.0.0.1").parse().expect("a numeric host:port in the test URL")
-}
 
 /// A client that gives up after 20 s, so a hang fails the test instead of stalling it.
 fn impatient() -> reqwest::Client {

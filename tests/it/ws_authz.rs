@@ -13,22 +13,9 @@ use crate::hub::{create_room, room_fixture, user, WsClient};
 use crate::rooms::seller_with_shop;
 use crate::support::{spawn_app, TestApp};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Persona {
-    Anonymous,
-    Customer,
-    OtherSeller,
-    OtherModerator,
-    Moderator,
-    Seller,
-    Admin,
-}
+use crate::authz::Persona::{self, *};
+use crate::authz::{EVERYONE, ROOM_STAFF, SIGNED_IN};
 
-use Persona::*;
-
-const EVERYONE: &[Persona] = &[Anonymous, Customer, OtherSeller, OtherModerator, Moderator, Seller, Admin];
-const SIGNED_IN: &[Persona] = &[Customer, OtherSeller, OtherModerator, Moderator, Seller, Admin];
-const ROOM_STAFF: &[Persona] = &[Moderator, Seller, Admin];
 const NOBODY: &[Persona] = &[];
 
 /// Refusal codes that mean "you may not", as opposed to "you may, but not this".
