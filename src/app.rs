@@ -91,6 +91,7 @@ impl Application {
         let sfu = crate::sfu::Sfu::start(
             crate::sfu::SfuSettings::from_settings(&settings),
             store.clone(),
+            hub.clone(),
         )
         .await?;
         let live = crate::live::Live::new(store.clone(), hub.clone(), Default::default());

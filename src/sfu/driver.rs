@@ -59,7 +59,7 @@ const RECONNECT_GRACE: Duration = Duration::from_secs(10);
 const RECV_BATCH: usize = 16;
 const RECV_BUF: usize = 64 * 1024;
 
-pub(super) async fn spawn(settings: SfuSettings, store: Store) -> anyhow::Result<(mpsc::Sender<Command>, SocketAddr, Vec<SocketAddr>)> {
+pub(super) async fn spawn(settings: SfuSettings, store: Store, hub: crate::signaling::Hub) -> anyhow::Result<(mpsc::Sender<Command>, SocketAddr, Vec<SocketAddr>)> {
     let std_socket = std::net::UdpSocket::bind((settings.bind, settings.udp_port))
         .with_context(|| format!("cannot bind the WebRTC UDP port {}:{}", settings.bind, settings.udp_port))?;
     std_socket.set_nonblocking(true)?;
@@ -75,6 +75,8 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store) -> anyhow::Result
         .context("cannot generate the DTLS certificate")?;
     let (status_tx, status_rx) = mpsc::unbounded_channel();
     tokio::spawn(write_room_status(store, status_rx));
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    tokio::spawn(lifecycle::publish_stream_events(hub, events_rx));
     let (commands, command_rx) = mpsc::channel(64);
     let (tcp_tx, tcp_events) = mpsc::channel(1024);
     let tcp_port = match settings.tcp_port {
@@ -93,12 +95,14 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store) -> anyhow::Result
         None => None,
     };
     tracing::info!(%local_addr, ?tcp_port, ?candidates, "SFU listening");
+    let batch = super::batch::GsoBatch::new(udp.max_gso_segments());
     let driver = Driver {
         socket,
         udp,
         port: local_addr.port(),
         max_viewers: settings.max_viewers_per_room,
         replace_publisher: settings.replace_publisher,
+        batch,
         tcp_port,
         tcp_conns: HashMap::new(),
         max_publisher_bitrate: settings.max_publisher_bitrate,
@@ -111,6 +115,7 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store) -> anyhow::Result
         rooms: HashMap::new(),
         next_peer: 1,
         status: status_tx,
+        events: events_tx,
         bufs: vec![vec![0u8; RECV_BUF]; RECV_BATCH],
     };
     tokio::spawn(driver.run(command_rx, tcp_events));
@@ -149,6 +154,8 @@ struct Peer {
     offer_sdp: String,
     /// When ICE connectivity was lost; the session ends unless it is back (or restarted) in time.
     lost_at: Option<Instant>,
+    /// Why it ended, for the `stream.ended` event: `connection_lost` unless set.
+    end_reason: &'static str,
     /// Ended by DELETE (the handler records the room status) rather than by a lost connection.
     ended_by_client: bool,
     etag: String,
@@ -162,6 +169,7 @@ impl Peer {
 }
 
 struct RoomSlot {
+    name: String,
     core: Room,
     codecs: Vec<PayloadParams>,
     clock: Option<MediaClock>,
@@ -176,6 +184,7 @@ struct Driver {
     replace_publisher: bool,
     max_publisher_bitrate: Option<u64>,
     tcp_port: Option<u16>,
+    batch: super::batch::GsoBatch,
     /// Open ICE-TCP connections, by the client's address.
     tcp_conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     candidates: Vec<SocketAddr>,
@@ -186,6 +195,8 @@ struct Driver {
     rooms: HashMap<String, RoomSlot>,
     next_peer: u64,
     status: mpsc::UnboundedSender<(String, &'static str)>,
+    /// `(room name, kind, data)` for the room's signaling channel.
+    events: mpsc::UnboundedSender<(String, &'static str, serde_json::Value)>,
     bufs: Vec<Vec<u8>>,
 }
 
@@ -245,6 +256,7 @@ impl Driver {
                 let result = self.session_peer(&room_name, &session).map(|id| match self.peers.get_mut(&id) {
                     Some(peer) => {
                         peer.ended_by_client = true;
+                        peer.end_reason = "publisher_ended";
                         peer.rtc.disconnect();
                         peer.role == Role::Publisher
                     }
@@ -267,7 +279,7 @@ impl Driver {
         if let Some(cap) = self.max_publisher_bitrate {
             created.answer_sdp = super::cap::announce_in_answer(&created.answer_sdp, cap);
         }
-        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { core: Room::default(), codecs: Vec::new(), clock: None });
+        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { name: room.name.clone(), core: Room::default(), codecs: Vec::new(), clock: None });
         let same_codecs = codecs::same_codecs(&slot.codecs, &codecs);
         slot.codecs = codecs;
         slot.clock = None;
@@ -288,6 +300,7 @@ impl Driver {
             }
         }
         self.drain(id);
+        let _ = self.events.send((room.name.clone(), "stream.started", serde_json::json!({ "replaced": live })));
         tracing::info!(room = room.name, session = created.session.get(..8).unwrap_or_default(), "publisher joined");
         Ok(created)
     }
@@ -344,6 +357,7 @@ impl Driver {
                 tracks,
                 remote_ufrag: sdp_attribute(offer_sdp, "ice-ufrag"),
                 offer_sdp: offer_sdp.to_string(),
+                end_reason: "connection_lost",
                 lost_at: None,
                 ended_by_client: false,
                 etag: etag.clone(),
@@ -490,14 +504,19 @@ impl Driver {
     fn check_stalls(&mut self, now: Instant) {
         self.enforce_caps(now);
         for (room_id, slot) in self.rooms.iter_mut() {
-            match slot.core.poll_stream_event(now) {
+            let kind = match slot.core.poll_stream_event(now) {
                 Some(StreamEvent::Stalled) => {
                     tracing::warn!(room_id, "stream stalled: no media from the publisher");
                     metrics::counter!("sfu_stream_stalls_total").increment(1);
+                    "stream.stalled"
                 }
-                Some(StreamEvent::Resumed) => tracing::info!(room_id, "stream resumed"),
-                None => {}
-            }
+                Some(StreamEvent::Resumed) => {
+                    tracing::info!(room_id, "stream resumed");
+                    "stream.resumed"
+                }
+                None => continue,
+            };
+            let _ = self.events.send((slot.name.clone(), kind, serde_json::json!({})));
         }
     }
 
@@ -513,10 +532,11 @@ impl Driver {
             self.by_source.retain(|_, p| *p != id);
             let Some(slot) = self.rooms.get_mut(&peer.room_id) else { continue };
             if slot.core.remove_peer(id) {
-                tracing::info!(room = peer.room_name, "publisher left; ending the stream");
+                tracing::info!(room = peer.room_name, reason = peer.end_reason, "publisher left; ending the stream");
                 if !peer.ended_by_client {
                     let _ = self.status.send((peer.room_id.clone(), "ended"));
                 }
+                let _ = self.events.send((peer.room_name.clone(), "stream.ended", serde_json::json!({ "reason": peer.end_reason })));
                 for viewer in self.peers.values_mut().filter(|p| p.room_id == peer.room_id) {
                     viewer.rtc.disconnect();
                 }
@@ -558,15 +578,10 @@ impl Driver {
                         }
                     }
                     Ok(Output::Transmit(t)) => {
-                        let transmit = quinn_udp::Transmit {
-                            destination: t.destination,
-                            ecn: None,
-                            contents: &t.contents,
-                            segment_size: None,
-                            src_ip: Some(t.source.ip()),
-                        };
-                        if self.udp.try_send((&self.socket).into(), &transmit).is_err() {
-                            metrics::counter!("sfu_udp_send_dropped_total").increment(1);
+                        // Consecutive datagrams to this peer leave in one GSO send.
+                        if !self.batch.offer(t.destination, Some(t.source.ip()), &t.contents) {
+                            self.flush_batch();
+                            self.batch.offer(t.destination, Some(t.source.ip()), &t.contents);
                         }
                     }
                     Ok(Output::Event(event)) => self.on_event(id, event, &mut outputs, &mut queue),
@@ -577,6 +592,25 @@ impl Driver {
                     }
                 }
             }
+            self.flush_batch();
+        }
+    }
+
+    /// Sends the batched datagrams (one peer's, to one address) in one call.
+    fn flush_batch(&mut self) {
+        let Some(batch) = self.batch.take() else { return };
+        let transmit = quinn_udp::Transmit {
+            destination: batch.destination,
+            ecn: None,
+            contents: batch.contents,
+            segment_size: batch.segment_size,
+            src_ip: batch.source,
+        };
+        metrics::counter!("sfu_udp_send_calls_total").increment(1);
+        if self.udp.try_send((&self.socket).into(), &transmit).is_err() {
+            metrics::counter!("sfu_udp_send_dropped_total").increment(batch.count as u64);
+        } else {
+            metrics::counter!("sfu_udp_datagrams_sent_total").increment(batch.count as u64);
         }
     }
 

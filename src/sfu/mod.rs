@@ -12,6 +12,7 @@
 //! jitter/reorder buffering into whole frames, RTCP reports, TWCC bandwidth
 //! estimation for viewers, and packetization with per-viewer sequence numbers.
 
+pub mod batch;
 pub mod cap;
 pub mod codecs;
 mod driver;
@@ -102,9 +103,11 @@ pub struct Sfu {
 }
 
 impl Sfu {
-    /// Binds the UDP socket (port 0 picks one) and spawns the driver task.
-    pub async fn start(settings: SfuSettings, store: Store) -> anyhow::Result<Sfu> {
-        let (commands, local_addr, candidates) = driver::spawn(settings, store).await?;
+    /// Binds the UDP socket (port 0 picks one) and spawns the driver task. Stream
+    /// events (`stream.started`, `.stalled`, `.resumed`, `.ended`) go to each room's
+    /// channel on `hub`.
+    pub async fn start(settings: SfuSettings, store: Store, hub: crate::signaling::Hub) -> anyhow::Result<Sfu> {
+        let (commands, local_addr, candidates) = driver::spawn(settings, store, hub).await?;
         Ok(Sfu { commands, local_addr, candidates: std::sync::Arc::new(candidates) })
     }
 

@@ -177,3 +177,23 @@ async fn a_full_room_says_when_to_retry() {
     assert!(retry_after > 0);
     assert_eq!(error_code(res).await, "room_full");
 }
+
+#[tokio::test]
+async fn the_rooms_channel_hears_when_the_stream_starts_stalls_and_ends() {
+    let app = spawn_app().await;
+    let (token, _) = room(&app, "spring", "public").await;
+    let mut channel = crate::hub::WsClient::connect(&app, None).await;
+    channel.subscribe("room:spring", None).await;
+    let publisher = connect(&app, "/whip/spring", Some(&token), true, b"spring").await;
+    let started = channel.next_pub("stream.started").await;
+    assert_eq!(started["event"]["data"]["replaced"], false, "{started}");
+    let mut viewer = connect(&app, "/whep/spring", None, false, b"").await;
+    receive(&mut viewer, 3, 3).await;
+
+    let location = publisher.location.clone();
+    drop(publisher); // its media stops; its session lives on until it is deleted or times out
+    channel.next_pub("stream.stalled").await;
+    assert_eq!(app.client.delete(app.url(&location)).send().await.unwrap().status(), 200);
+    let ended = channel.next_pub("stream.ended").await;
+    assert_eq!(ended["event"]["data"]["reason"], "publisher_ended", "{ended}");
+}

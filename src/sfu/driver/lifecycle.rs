@@ -70,6 +70,7 @@ impl Driver {
             if over {
                 tracing::warn!(room_id, session = peer.short(), cap_bps = cap, "publisher kept sending over its bitrate cap; disconnecting it");
                 metrics::counter!("sfu_publishers_over_cap_total").increment(1);
+                peer.end_reason = "over_bitrate_cap";
                 peer.rtc.disconnect();
                 continue;
             }
@@ -101,6 +102,17 @@ impl Driver {
                 self.tcp_conns.remove(&peer);
                 self.by_source.remove(&peer);
             }
+        }
+    }
+}
+
+/// Publishes the driver's stream events on each room's signaling channel, in order.
+/// (Stalls and resumptions are also logged and counted by the driver.)
+pub(super) async fn publish_stream_events(hub: crate::signaling::Hub, mut events: tokio::sync::mpsc::UnboundedReceiver<(String, &'static str, serde_json::Value)>) {
+    use crate::signaling::{ChannelName, Event};
+    while let Some((room, kind, data)) = events.recv().await {
+        if let Err(err) = hub.publish(&ChannelName::room(&room), Event::new(kind, data)).await {
+            tracing::warn!(room, kind, error = %err, "could not publish a stream event");
         }
     }
 }
