@@ -91,12 +91,9 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}:{}", settings.bind_address, settings.http_port))?;
         let sfu = crate::sfu::Sfu::start(
-            crate::sfu::SfuSettings {
-                bind: settings.bind_address,
-                udp_port: settings.rtc_udp_port,
-                max_viewers_per_room: settings.sfu_max_viewers_per_room,
-            },
+            crate::sfu::SfuSettings::from_settings(&settings),
             store.clone(),
+            hub.clone(),
         )
         .await?;
         let live = crate::live::Live::new(store.clone(), hub.clone(), Default::default());

@@ -40,6 +40,12 @@ pub struct Settings {
     pub shop: ShopSettings,
     /// Viewers (WHEP sessions) one room accepts (`streamcart.sfu.max_viewers_per_room`).
     pub sfu_max_viewers_per_room: usize,
+    /// A second WHIP publish replaces the room's publisher instead of a 409
+    /// (`streamcart.sfu.replace_publisher`, default false).
+    pub sfu_replace_publisher: bool,
+    /// Most a publisher may send, in kbit/s over all its tracks (`streamcart.sfu.max_publisher_bitrate_kbps`,
+    /// default 0: no cap).
+    pub sfu_max_publisher_bitrate_kbps: u32,
     /// Signaling hub limits (queues, heartbeats, session re-checks); defaults only for now.
     pub hub: crate::signaling::hub::ShellConfig,
     /// Origins whose pages may call `/api/` from a browser (CORS); empty: same origin only.
@@ -106,6 +112,8 @@ impl Settings {
             max_body_bytes: 1024 * 1024,
             trust_forwarded_for: false,
             sfu_max_viewers_per_room: 1000,
+            sfu_replace_publisher: false,
+            sfu_max_publisher_bitrate_kbps: 0,
             shop: ShopSettings { default_currency: "USD".into() },
             hub: Default::default(),
             admission: Default::default(),
@@ -297,6 +305,8 @@ impl AdmissionSection {
 #[serde(default)]
 struct SfuSection {
     max_viewers_per_room: Option<usize>,
+    replace_publisher: Option<bool>,
+    max_publisher_bitrate_kbps: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -382,6 +392,12 @@ impl FileConfig {
             }
         }
         s.cors_allowed_origins = ours.cors_allowed_origins;
+        if let Some(replace) = ours.sfu.replace_publisher {
+            s.sfu_replace_publisher = replace;
+        }
+        if let Some(kbps) = ours.sfu.max_publisher_bitrate_kbps {
+            s.sfu_max_publisher_bitrate_kbps = kbps;
+        }
         let auth = ours.auth;
         if let Some(v) = auth.access_token_ttl_secs {
             s.auth.access_token_ttl_secs = v;

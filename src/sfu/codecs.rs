@@ -24,7 +24,9 @@ pub enum CodecError {
 const H264_PROFILES: [(u8, u8, u32); 3] = [(108, 109, 0x42e01f), (127, 121, 0x42001f), (123, 119, 0x4d001f)];
 
 /// Every session's starting point: ICE-lite on our one socket, the shared ECDSA
-/// DTLS certificate, Opus, VP8 and H.264 (packetization-mode 1) only.
+/// DTLS certificate, Opus, VP8, H.264 (packetization-mode 1), and VP9 and AV1 passed
+/// through as they come (str0m packetizes both; we never look inside a frame beyond
+/// its keyframe flag).
 pub fn base_config(cert: &DtlsCert) -> RtcConfig {
     let mut config = RtcConfig::new()
         .set_ice_lite(true)
@@ -35,7 +37,7 @@ pub fn base_config(cert: &DtlsCert) -> RtcConfig {
     for (pt, rtx, profile) in H264_PROFILES {
         config.codec_config().add_h264(pt.into(), Some(rtx.into()), true, profile);
     }
-    config
+    config.enable_vp9(true).enable_av1(true)
 }
 
 pub fn parse_offer(sdp: &str) -> Result<SdpOffer, CodecError> {
@@ -96,7 +98,7 @@ pub fn publisher_codecs(cert: &DtlsCert, sdp: &str) -> Result<Vec<PayloadParams>
             Some(_) => {}
             None => {
                 return Err(CodecError::Unsupported(format!(
-                    "no supported {kind:?} codec offered; send Opus audio and VP8 or H.264 (packetization-mode 1, baseline or main) video"
+                    "no supported {kind:?} codec offered; send Opus audio and VP8, H.264 (packetization-mode 1, baseline or main), VP9 or AV1 video"
                 )))
             }
         }
@@ -104,7 +106,7 @@ pub fn publisher_codecs(cert: &DtlsCert, sdp: &str) -> Result<Vec<PayloadParams>
     let negotiated_kinds = media.iter().filter(|(mid, _)| rtc.media(*mid).is_some()).count();
     if negotiated_kinds < kinds.len() || chosen.is_empty() {
         return Err(CodecError::Unsupported(
-            "an audio or video section offers no codec this server forwards; send Opus audio and VP8 or H.264 (packetization-mode 1) video".into(),
+            "an audio or video section offers no codec this server forwards; send Opus audio and VP8, H.264 (packetization-mode 1), VP9 or AV1 video".into(),
         ));
     }
     Ok(chosen)
@@ -113,7 +115,7 @@ pub fn publisher_codecs(cert: &DtlsCert, sdp: &str) -> Result<Vec<PayloadParams>
 fn is_forwardable(p: &PayloadParams) -> bool {
     let spec = p.spec();
     match spec.codec {
-        Codec::Opus | Codec::Vp8 => true,
+        Codec::Opus | Codec::Vp8 | Codec::Vp9 | Codec::Av1 => true,
         Codec::H264 => spec.format.packetization_mode == Some(1),
         _ => false,
     }
@@ -154,10 +156,22 @@ pub fn check_viewer(cert: &DtlsCert, sdp: &str, codecs: &[PayloadParams]) -> Res
     Ok(())
 }
 
+/// Whether two publishers' codecs decode the same way (a viewer of one can watch the other).
+pub fn same_codecs(a: &[PayloadParams], b: &[PayloadParams]) -> bool {
+    let names = |codecs: &[PayloadParams]| {
+        let mut names: Vec<String> = codecs.iter().map(codec_name).collect();
+        names.sort();
+        names
+    };
+    a.is_empty() || names(a) == names(b)
+}
+
 pub fn codec_name(p: &PayloadParams) -> String {
     let spec = p.spec();
     match (spec.codec, spec.format.profile_level_id) {
         (Codec::H264, Some(profile)) => format!("H.264 (profile-level-id {profile:06x}, packetization-mode 1)"),
+        (Codec::Vp9, _) => format!("VP9 (profile {})", spec.format.profile_id.unwrap_or(0)),
+        (Codec::Av1, _) => "AV1".to_string(),
         (codec, _) => format!("{codec}"),
     }
 }
@@ -197,7 +211,7 @@ pub(crate) mod tests {
     #[test]
     fn a_publisher_offering_several_video_codecs_is_held_to_its_first_supported_one() {
         let cert = test_cert();
-        let sdp = publisher_offer(|c| c.clear_codecs().enable_opus(true, false).enable_vp9(true).enable_h264(true).enable_vp8(true));
+        let sdp = publisher_offer(|c| c.clear_codecs().enable_opus(true, false).enable_h265(true).enable_h264(true).enable_vp8(true));
         let codecs = publisher_codecs(&cert, &sdp).unwrap();
         let video: Vec<&PayloadParams> = codecs.iter().filter(|p| p.spec().codec.is_video()).collect();
         assert_eq!(video.len(), 1);
@@ -206,10 +220,37 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_publisher_offering_only_vp9_video_is_unsupported() {
+    fn vp9_and_av1_publishers_are_passed_through_in_their_codec() {
         let cert = test_cert();
-        let sdp = publisher_offer(|c| c.clear_codecs().enable_opus(true, false).enable_vp9(true));
+        for (codec, configure) in [
+            (Codec::Vp9, (|c: RtcConfig| c.clear_codecs().enable_opus(true, false).enable_vp9(true)) as fn(RtcConfig) -> RtcConfig),
+            (Codec::Av1, |c: RtcConfig| c.clear_codecs().enable_opus(true, false).enable_av1(true)),
+        ] {
+            let codecs = publisher_codecs(&cert, &publisher_offer(configure)).unwrap();
+            assert_eq!(codecs.iter().map(|p| p.spec().codec).collect::<Vec<_>>(), vec![Codec::Opus, codec]);
+        }
+    }
+
+    #[test]
+    fn a_publisher_offering_only_h265_video_is_unsupported() {
+        let cert = test_cert();
+        let sdp = publisher_offer(|c| c.clear_codecs().enable_opus(true, false).enable_h265(true));
         assert!(matches!(publisher_codecs(&cert, &sdp), Err(CodecError::Unsupported(_))));
+    }
+
+    #[test]
+    fn a_vp9_stream_is_answered_in_vp9_to_a_player_that_offers_it_and_refused_to_one_that_does_not() {
+        let cert = test_cert();
+        let codecs = publisher_codecs(&cert, &publisher_offer(|c| c.clear_codecs().enable_opus(true, false).enable_vp9(true))).unwrap();
+        let sections = [(MediaKind::Audio, Direction::RecvOnly), (MediaKind::Video, Direction::RecvOnly)];
+        let vp9_player = client_offer(|c| c.clear_codecs().enable_opus(true, false).enable_vp8(true).enable_vp9(true), &sections);
+        assert_eq!(check_viewer(&cert, &vp9_player, &codecs), Ok(()));
+        let mut rtc = room_config(&cert, &codecs).build(Instant::now());
+        let answer = rtc.sdp_api().accept_offer(parse_offer(&vp9_player).unwrap()).unwrap().to_sdp_string();
+        assert!(answer.contains("VP9/90000") && !answer.contains("VP8/90000"), "{answer}");
+        let vp8_player = client_offer(|c| c.clear_codecs().enable_opus(true, false).enable_vp8(true), &sections);
+        let refused = check_viewer(&cert, &vp8_player, &codecs).unwrap_err();
+        assert!(refused.to_string().contains("VP9"), "{refused}");
     }
 
     #[test]

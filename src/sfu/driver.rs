@@ -19,8 +19,11 @@ use tokio::io::Interest;
 use tokio::sync::mpsc;
 
 use super::codecs::{self, CodecError};
+use super::ice::{self, sdp_attribute};
 use super::room::{FrameIn, PeerId, Room, RoomOutput, StreamEvent};
-use super::{Command, MediaClock, RoomKey, SessionCreated, SfuError};
+use super::{Command, IceRestarted, MediaClock, RoomKey, SessionCreated, SfuError};
+
+mod lifecycle;
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -28,14 +31,35 @@ pub struct SfuSettings {
     pub bind: IpAddr,
     pub udp_port: u16,
     pub max_viewers_per_room: usize,
+    /// A second WHIP publish replaces the room's publisher instead of a 409.
+    pub replace_publisher: bool,
+    /// Most a publisher may send (bits/s, all tracks); `None`: no cap.
+    pub max_publisher_bitrate: Option<u64>,
+    /// ICE-TCP port (`rtc.tcp_port`; 0 picks one); `None`: no ICE over TCP.
+    pub tcp_port: Option<u16>,
+}
+
+impl SfuSettings {
+    pub fn from_settings(settings: &crate::config::Settings) -> SfuSettings {
+        SfuSettings {
+            bind: settings.bind_address,
+            udp_port: settings.rtc_udp_port,
+            max_viewers_per_room: settings.sfu_max_viewers_per_room,
+            replace_publisher: settings.sfu_replace_publisher,
+            max_publisher_bitrate: Some(u64::from(settings.sfu_max_publisher_bitrate_kbps) * 1000).filter(|bps| *bps > 0),
+            tcp_port: Some(settings.rtc_tcp_port),
+        }
+    }
 }
 
 /// A session that has not connected by then is dropped.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a session whose connectivity was lost waits for an ICE restart before it ends.
+const RECONNECT_GRACE: Duration = Duration::from_secs(10);
 const RECV_BATCH: usize = 16;
 const RECV_BUF: usize = 64 * 1024;
 
-pub(super) async fn spawn(settings: SfuSettings, store: Store) -> anyhow::Result<(mpsc::Sender<Command>, SocketAddr, Vec<SocketAddr>)> {
+pub(super) async fn spawn(settings: SfuSettings, store: Store, hub: crate::signaling::Hub) -> anyhow::Result<(mpsc::Sender<Command>, SocketAddr, Vec<SocketAddr>)> {
     let std_socket = std::net::UdpSocket::bind((settings.bind, settings.udp_port))
         .with_context(|| format!("cannot bind the WebRTC UDP port {}:{}", settings.bind, settings.udp_port))?;
     std_socket.set_nonblocking(true)?;
@@ -51,13 +75,37 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store) -> anyhow::Result
         .context("cannot generate the DTLS certificate")?;
     let (status_tx, status_rx) = mpsc::unbounded_channel();
     tokio::spawn(write_room_status(store, status_rx));
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    tokio::spawn(lifecycle::publish_stream_events(hub, events_rx));
     let (commands, command_rx) = mpsc::channel(64);
-    tracing::info!(%local_addr, ?candidates, "SFU listening");
+    let (tcp_tx, tcp_events) = mpsc::channel(1024);
+    let tcp_port = match settings.tcp_port {
+        Some(port) => match tokio::net::TcpListener::bind((settings.bind, port)).await {
+            Ok(listener) => {
+                let port = listener.local_addr()?.port();
+                tokio::spawn(super::tcp::serve(listener, tcp_tx));
+                Some(port)
+            }
+            // Media still flows over UDP; say loudly that the TCP fallback is off.
+            Err(e) => {
+                tracing::error!(port, error = %e, "cannot bind the ICE-TCP port; ICE over TCP is disabled");
+                None
+            }
+        },
+        None => None,
+    };
+    tracing::info!(%local_addr, ?tcp_port, ?candidates, "SFU listening");
+    let batch = super::batch::GsoBatch::new(udp.max_gso_segments());
     let driver = Driver {
         socket,
         udp,
         port: local_addr.port(),
         max_viewers: settings.max_viewers_per_room,
+        replace_publisher: settings.replace_publisher,
+        batch,
+        tcp_port,
+        tcp_conns: HashMap::new(),
+        max_publisher_bitrate: settings.max_publisher_bitrate,
         next_stall_check: Instant::now(),
         candidates: candidates.clone(),
         cert,
@@ -67,9 +115,10 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store) -> anyhow::Result
         rooms: HashMap::new(),
         next_peer: 1,
         status: status_tx,
+        events: events_tx,
         bufs: vec![vec![0u8; RECV_BUF]; RECV_BATCH],
     };
-    tokio::spawn(driver.run(command_rx));
+    tokio::spawn(driver.run(command_rx, tcp_events));
     Ok((commands, local_addr, candidates))
 }
 
@@ -100,6 +149,13 @@ struct Peer {
     timeout: Instant,
     tracks: Vec<(Mid, MediaKind)>,
     remote_ufrag: Option<String>,
+    /// The remote offer as last accepted, with its current ICE credentials (an ICE
+    /// restart renegotiates from it).
+    offer_sdp: String,
+    /// When ICE connectivity was lost; the session ends unless it is back (or restarted) in time.
+    lost_at: Option<Instant>,
+    /// Why it ended, for the `stream.ended` event: `connection_lost` unless set.
+    end_reason: &'static str,
     /// Ended by DELETE (the handler records the room status) rather than by a lost connection.
     ended_by_client: bool,
     etag: String,
@@ -113,6 +169,7 @@ impl Peer {
 }
 
 struct RoomSlot {
+    name: String,
     core: Room,
     codecs: Vec<PayloadParams>,
     clock: Option<MediaClock>,
@@ -124,6 +181,12 @@ struct Driver {
     port: u16,
     next_stall_check: Instant,
     max_viewers: usize,
+    replace_publisher: bool,
+    max_publisher_bitrate: Option<u64>,
+    tcp_port: Option<u16>,
+    batch: super::batch::GsoBatch,
+    /// Open ICE-TCP connections, by the client's address.
+    tcp_conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     candidates: Vec<SocketAddr>,
     cert: DtlsCert,
     peers: HashMap<PeerId, Peer>,
@@ -132,11 +195,13 @@ struct Driver {
     rooms: HashMap<String, RoomSlot>,
     next_peer: u64,
     status: mpsc::UnboundedSender<(String, &'static str)>,
+    /// `(room name, kind, data)` for the room's signaling channel.
+    events: mpsc::UnboundedSender<(String, &'static str, serde_json::Value)>,
     bufs: Vec<Vec<u8>>,
 }
 
 impl Driver {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut tcp_events: mpsc::Receiver<super::tcp::TcpEvent>) {
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
@@ -149,6 +214,7 @@ impl Driver {
                         self.receive_batch();
                     }
                 }
+                Some(event) = tcp_events.recv(), if self.tcp_port.is_some() => self.on_tcp(event),
                 _ = tokio::time::sleep_until(deadline.into()) => {}
             }
             self.handle_timeouts(Instant::now());
@@ -190,6 +256,7 @@ impl Driver {
                 let result = self.session_peer(&room_name, &session).map(|id| match self.peers.get_mut(&id) {
                     Some(peer) => {
                         peer.ended_by_client = true;
+                        peer.end_reason = "publisher_ended";
                         peer.rtc.disconnect();
                         peer.role == Role::Publisher
                     }
@@ -202,26 +269,38 @@ impl Driver {
     }
 
     fn publish(&mut self, room: RoomKey, offer_sdp: &str) -> Result<SessionCreated, SfuError> {
-        if self.rooms.get(&room.id).is_some_and(|r| r.core.publisher().is_some()) {
+        let live = self.rooms.get(&room.id).is_some_and(|r| r.core.publisher().is_some());
+        if live && !self.replace_publisher {
             return Err(SfuError::PublisherExists);
         }
         let codecs = codecs::publisher_codecs(&self.cert, offer_sdp).map_err(codec_error)?;
         let rtc = codecs::room_config(&self.cert, &codecs).build(Instant::now());
-        let (id, created) = self.open_session(rtc, &room, Role::Publisher, offer_sdp)?;
-        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { core: Room::default(), codecs: Vec::new(), clock: None });
+        let (id, mut created) = self.open_session(rtc, &room, Role::Publisher, offer_sdp)?;
+        if let Some(cap) = self.max_publisher_bitrate {
+            created.answer_sdp = super::cap::announce_in_answer(&created.answer_sdp, cap);
+        }
+        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { name: room.name.clone(), core: Room::default(), codecs: Vec::new(), clock: None });
+        let same_codecs = codecs::same_codecs(&slot.codecs, &codecs);
         slot.codecs = codecs;
         slot.clock = None;
-        if slot.core.set_publisher(id).is_err() {
-            self.peers.remove(&id);
-            self.sessions.remove(&created.session);
-            return Err(SfuError::PublisherExists);
+        slot.core.set_bitrate_cap(self.max_publisher_bitrate);
+        if live {
+            self.replace(&room, id, same_codecs);
+        } else if let Some(slot) = self.rooms.get_mut(&room.id) {
+            if slot.core.set_publisher(id).is_err() {
+                self.peers.remove(&id);
+                self.sessions.remove(&created.session);
+                return Err(SfuError::PublisherExists);
+            }
         }
+        let Some(slot) = self.rooms.get_mut(&room.id) else { return Err(SfuError::Stopped) };
         if let Some(peer) = self.peers.get(&id) {
             for (mid, kind) in &peer.tracks {
                 slot.core.add_receiver(*mid, *kind);
             }
         }
         self.drain(id);
+        let _ = self.events.send((room.name.clone(), "stream.started", serde_json::json!({ "replaced": live })));
         tracing::info!(room = room.name, session = created.session.get(..8).unwrap_or_default(), "publisher joined");
         Ok(created)
     }
@@ -245,6 +324,9 @@ impl Driver {
             if let Ok(candidate) = Candidate::host(*addr, "udp") {
                 rtc.add_local_candidate(candidate);
             }
+            if let Some(candidate) = self.tcp_port.and_then(|port| super::tcp::passive_candidate(SocketAddr::new(addr.ip(), port))) {
+                rtc.add_local_candidate(candidate);
+            }
         }
         let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::InvalidSdp(format!("the SDP offer could not be parsed: {e}")))?;
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::InvalidSdp(format!("the SDP offer was refused: {e}")))?;
@@ -258,7 +340,7 @@ impl Driver {
         let id = PeerId(self.next_peer);
         self.next_peer += 1;
         let session = crate::auth::new_opaque_token();
-        let etag = format!("\"{}\"", crate::auth::new_opaque_token().get(..16).unwrap_or("0"));
+        let etag = lifecycle::new_etag();
         let now = Instant::now();
         self.peers.insert(
             id,
@@ -274,6 +356,9 @@ impl Driver {
                 timeout: now,
                 tracks,
                 remote_ufrag: sdp_attribute(offer_sdp, "ice-ufrag"),
+                offer_sdp: offer_sdp.to_string(),
+                end_reason: "connection_lost",
+                lost_at: None,
                 ended_by_client: false,
                 etag: etag.clone(),
             },
@@ -291,29 +376,26 @@ impl Driver {
         }
     }
 
-    fn trickle(&mut self, room_name: &str, session: &str, if_match: Option<&str>, fragment: &str) -> Result<(), SfuError> {
+    /// Trickled candidates (`Ok(None)`), or an ICE restart when the fragment carries new
+    /// credentials (`Ok(Some)` with our new ones and the session's new ETag).
+    fn trickle(&mut self, room_name: &str, session: &str, if_match: Option<&str>, fragment: &str) -> Result<Option<IceRestarted>, SfuError> {
         let id = self.session_peer(room_name, session)?;
         let Some(peer) = self.peers.get_mut(&id) else { return Err(SfuError::UnknownSession) };
         if if_match.is_some_and(|tag| tag.trim() != "*" && tag.trim() != peer.etag) {
             return Err(SfuError::EtagMismatch);
         }
-        if let Some(ufrag) = sdp_attribute(fragment, "ice-ufrag") {
-            if peer.remote_ufrag.as_deref() != Some(ufrag.as_str()) {
-                return Err(SfuError::RestartUnsupported);
-            }
-        }
-        for line in fragment.lines().map(str::trim) {
-            let Some(candidate) = line.strip_prefix("a=") else { continue };
-            if !candidate.starts_with("candidate:") {
-                continue;
-            }
-            match Candidate::from_sdp_string(candidate) {
-                Ok(c) => peer.rtc.add_remote_candidate(c),
-                Err(e) => return Err(SfuError::InvalidSdp(format!("bad candidate line {line:?}: {e}"))),
+        let fragment = ice::parse_fragment(fragment).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        let restarted = match fragment.credentials {
+            Some((ufrag, pwd)) if peer.remote_ufrag.as_deref() != Some(ufrag.as_str()) => Some(self.ice_restart(id, &ufrag, &pwd)?),
+            _ => None,
+        };
+        if let Some(peer) = self.peers.get_mut(&id) {
+            for candidate in fragment.candidates {
+                peer.rtc.add_remote_candidate(candidate);
             }
         }
         self.drain(id);
-        Ok(())
+        Ok(restarted)
     }
 
     // ---- network input ----
@@ -352,8 +434,14 @@ impl Driver {
             Some(ip) => SocketAddr::new(to_ipv4(ip), self.port),
             None => self.guess_destination(source),
         };
+        self.on_packet(Protocol::Udp, source, destination, bytes, now);
+    }
+
+    /// One packet from the network (a UDP datagram or an ICE-TCP frame) for whichever
+    /// peer `accepts` it.
+    fn on_packet(&mut self, proto: Protocol, source: SocketAddr, destination: SocketAddr, bytes: &[u8], now: Instant) {
         // Garbage that is not STUN, DTLS, RTP or RTCP is dropped here.
-        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, bytes) else { return };
+        let Ok(receive) = Receive::new(proto, source, destination, bytes) else { return };
         let input = Input::Receive(now, receive);
         let known = self.by_source.get(&source).copied().filter(|id| self.peers.get(id).is_some_and(|p| p.rtc.accepts(&input)));
         let id = match known {
@@ -390,12 +478,15 @@ impl Driver {
             self.next_stall_check = now + Duration::from_millis(500);
             self.check_stalls(now);
         }
-        let never_connected = |p: &Peer| !p.connected && now.saturating_duration_since(p.created) > CONNECT_TIMEOUT;
+        let never_connected = |p: &Peer| {
+            let lost = p.lost_at.is_some_and(|at| now.saturating_duration_since(at) > RECONNECT_GRACE);
+            lost || (!p.connected && now.saturating_duration_since(p.created) > CONNECT_TIMEOUT)
+        };
         let due: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.timeout <= now || never_connected(p)).map(|(id, _)| *id).collect();
         for id in due {
             if let Some(peer) = self.peers.get_mut(&id) {
                 if never_connected(peer) {
-                    tracing::info!(session = peer.short(), "session never connected; dropping it");
+                    tracing::info!(session = peer.short(), "session never connected or lost its connection; dropping it");
                     peer.rtc.disconnect();
                     continue;
                 }
@@ -411,15 +502,21 @@ impl Driver {
     /// Stalls and resumptions are logged and counted (and will go to the room's
     /// signaling channel once the hub exists).
     fn check_stalls(&mut self, now: Instant) {
+        self.enforce_caps(now);
         for (room_id, slot) in self.rooms.iter_mut() {
-            match slot.core.poll_stream_event(now) {
+            let kind = match slot.core.poll_stream_event(now) {
                 Some(StreamEvent::Stalled) => {
                     tracing::warn!(room_id, "stream stalled: no media from the publisher");
                     metrics::counter!("sfu_stream_stalls_total").increment(1);
+                    "stream.stalled"
                 }
-                Some(StreamEvent::Resumed) => tracing::info!(room_id, "stream resumed"),
-                None => {}
-            }
+                Some(StreamEvent::Resumed) => {
+                    tracing::info!(room_id, "stream resumed");
+                    "stream.resumed"
+                }
+                None => continue,
+            };
+            let _ = self.events.send((slot.name.clone(), kind, serde_json::json!({})));
         }
     }
 
@@ -435,10 +532,11 @@ impl Driver {
             self.by_source.retain(|_, p| *p != id);
             let Some(slot) = self.rooms.get_mut(&peer.room_id) else { continue };
             if slot.core.remove_peer(id) {
-                tracing::info!(room = peer.room_name, "publisher left; ending the stream");
+                tracing::info!(room = peer.room_name, reason = peer.end_reason, "publisher left; ending the stream");
                 if !peer.ended_by_client {
                     let _ = self.status.send((peer.room_id.clone(), "ended"));
                 }
+                let _ = self.events.send((peer.room_name.clone(), "stream.ended", serde_json::json!({ "reason": peer.end_reason })));
                 for viewer in self.peers.values_mut().filter(|p| p.room_id == peer.room_id) {
                     viewer.rtc.disconnect();
                 }
@@ -473,16 +571,17 @@ impl Driver {
                         peer.timeout = t;
                         break;
                     }
+                    Ok(Output::Transmit(t)) if t.proto != Protocol::Udp => {
+                        let sent = self.tcp_conns.get(&t.destination).is_some_and(|out| out.try_send(t.contents.to_vec()).is_ok());
+                        if !sent {
+                            metrics::counter!("sfu_tcp_send_dropped_total").increment(1);
+                        }
+                    }
                     Ok(Output::Transmit(t)) => {
-                        let transmit = quinn_udp::Transmit {
-                            destination: t.destination,
-                            ecn: None,
-                            contents: &t.contents,
-                            segment_size: None,
-                            src_ip: Some(t.source.ip()),
-                        };
-                        if self.udp.try_send((&self.socket).into(), &transmit).is_err() {
-                            metrics::counter!("sfu_udp_send_dropped_total").increment(1);
+                        // Consecutive datagrams to this peer leave in one GSO send.
+                        if !self.batch.offer(t.destination, Some(t.source.ip()), &t.contents) {
+                            self.flush_batch();
+                            self.batch.offer(t.destination, Some(t.source.ip()), &t.contents);
                         }
                     }
                     Ok(Output::Event(event)) => self.on_event(id, event, &mut outputs, &mut queue),
@@ -493,6 +592,25 @@ impl Driver {
                     }
                 }
             }
+            self.flush_batch();
+        }
+    }
+
+    /// Sends the batched datagrams (one peer's, to one address) in one call.
+    fn flush_batch(&mut self) {
+        let Some(batch) = self.batch.take() else { return };
+        let transmit = quinn_udp::Transmit {
+            destination: batch.destination,
+            ecn: None,
+            contents: batch.contents,
+            segment_size: batch.segment_size,
+            src_ip: batch.source,
+        };
+        metrics::counter!("sfu_udp_send_calls_total").increment(1);
+        if self.udp.try_send((&self.socket).into(), &transmit).is_err() {
+            metrics::counter!("sfu_udp_send_dropped_total").increment(batch.count as u64);
+        } else {
+            metrics::counter!("sfu_udp_datagrams_sent_total").increment(batch.count as u64);
         }
     }
 
@@ -502,7 +620,10 @@ impl Driver {
         let Some(slot) = self.rooms.get_mut(&peer.room_id) else { return };
         outputs.clear();
         match event {
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => peer.rtc.disconnect(),
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                peer.lost_at.get_or_insert(now);
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Connected | IceConnectionState::Completed) => peer.lost_at = None,
             Event::Connected => {
                 peer.connected = true;
                 if peer.role == Role::Viewer && !peer.joined {
@@ -510,7 +631,7 @@ impl Driver {
                     outputs.extend(slot.core.add_viewer(id, &peer.tracks, now));
                 }
             }
-            Event::MediaData(data) if peer.role == Role::Publisher => {
+            Event::MediaData(data) if slot.core.publisher() == Some(id) => {
                 if let Some(info) = data.last_sender_info {
                     let video = data.params.spec().codec.is_video();
                     if video || slot.clock.is_none_or(|c| c.track == "audio") {
@@ -590,11 +711,6 @@ fn codec_error(e: CodecError) -> SfuError {
     }
 }
 
-/// The value of the first `a=name:value` line.
-fn sdp_attribute(sdp: &str, name: &str) -> Option<String> {
-    let prefix = format!("a={name}:");
-    sdp.lines().find_map(|l| l.trim().strip_prefix(prefix.as_str()).map(|v| v.trim().to_string()))
-}
 
 fn to_ipv4(ip: IpAddr) -> IpAddr {
     match ip {
@@ -603,6 +719,6 @@ fn to_ipv4(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn to_ipv4_mapped(addr: SocketAddr) -> SocketAddr {
+pub(super) fn to_ipv4_mapped(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(to_ipv4(addr.ip()), addr.port())
 }

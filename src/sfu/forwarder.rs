@@ -53,6 +53,13 @@ impl Forwarder {
         true
     }
 
+    /// The track's source changed (a replacing publisher): forward nothing until the
+    /// new source's first keyframe, then continue the viewer's timeline from there.
+    pub fn restart_source(&mut self) {
+        self.current = None;
+        self.target = None;
+    }
+
     /// Decide what to do with a frame that arrived on `layer` at RTP `time`.
     pub fn on_frame(&mut self, layer: Layer, keyframe: bool, time: u64, now: Instant) -> Verdict {
         if self.current == Some(layer) {
@@ -166,6 +173,19 @@ mod tests {
         fwd.set_target(None);
         assert_eq!(fwd.on_frame(None, true, 42, t0), Verdict::Forward { time: 42 });
         assert_eq!(fwd.on_frame(None, false, 3042, t0), Verdict::Forward { time: 3042 });
+    }
+
+    #[test]
+    fn a_new_source_continues_the_viewers_timeline_from_its_first_keyframe() {
+        let t0 = Instant::now();
+        let mut fwd = Forwarder::new(90_000);
+        fwd.set_target(None);
+        assert_eq!(fwd.on_frame(None, true, 1_000, t0), Verdict::Forward { time: 1_000 });
+        fwd.restart_source();
+        fwd.set_target(None);
+        let later = t0 + Duration::from_millis(100);
+        assert_eq!(fwd.on_frame(None, false, 555, later), Verdict::Drop { needs_keyframe: true }, "no delta frame of the new source before its keyframe");
+        assert_eq!(fwd.on_frame(None, true, 555, later), Verdict::Forward { time: 1_000 + 9_000 }, "100 ms after the last frame sent");
     }
 
     #[test]

@@ -26,6 +26,8 @@ use crate::store::RoomRow;
 
 const SDP: &str = "application/sdp";
 const TRICKLE: &str = "application/trickle-ice-sdpfrag";
+/// `Retry-After` on `503 room_full`.
+const ROOM_FULL_RETRY_AFTER_SECS: &str = "15";
 
 /// The WHIP/WHEP routes, with their CORS policy. Merged into `api_routes()`.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -107,24 +109,36 @@ pub async fn whep_offer(State(state): State<AppState>, Path(room): Path<String>,
     }
     let offer = read_body(&state, &parts.headers, body, SDP).await?;
     let key = RoomKey { id: room.id.clone(), name: room.name.clone() };
-    let created = state.sfu.view(key, offer).await.map_err(sfu_error)?;
-    Ok(created_response(&state, Kind::Whep, &room.name, created))
+    match state.sfu.view(key, offer).await {
+        Ok(created) => Ok(created_response(&state, Kind::Whep, &room.name, created)),
+        Err(SfuError::RoomFull) => {
+            // Viewers leave all the time: a player may retry, not at once.
+            let mut response = sfu_error(SfuError::RoomFull).into_response();
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(ROOM_FULL_RETRY_AFTER_SECS));
+            Ok(response)
+        }
+        Err(err) => Err(sfu_error(err)),
+    }
 }
 
-/// Trickle ICE candidates to a publishing session. ICE restarts are refused (422).
+/// Trickle ICE candidates to a publishing session (204), or restart ICE: a fragment with
+/// new `a=ice-ufrag`/`a=ice-pwd` (and `If-Match: *`) gets 200 with the server's new
+/// credentials and a new ETag (RFC 9725 §4.4).
 #[utoipa::path(patch, path = "/whip/{room}/{session}", tag = "media",
     params(("room" = String, Path), ("session" = String, Path)),
     request_body(content = String, content_type = "application/trickle-ice-sdpfrag"),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204, description = "candidates added"), (status = 200, description = "ICE restarted: the server's new credentials", content_type = "application/trickle-ice-sdpfrag"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn whip_patch(State(state): State<AppState>, Path((room, session)): Path<(String, String)>, request: Request) -> Result<Response, ApiError> {
     patch(state, room, session, request).await
 }
 
-/// Trickle ICE candidates to a playing session.
+/// Trickle ICE candidates to a playing session, or restart ICE (as for WHIP).
 #[utoipa::path(patch, path = "/whep/{room}/{session}", tag = "media",
     params(("room" = String, Path), ("session" = String, Path)),
     request_body(content = String, content_type = "application/trickle-ice-sdpfrag"),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204, description = "candidates added"), (status = 200, description = "ICE restarted: the server's new credentials", content_type = "application/trickle-ice-sdpfrag"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn whep_patch(State(state): State<AppState>, Path((room, session)): Path<(String, String)>, request: Request) -> Result<Response, ApiError> {
     patch(state, room, session, request).await
 }
@@ -134,7 +148,16 @@ async fn patch(state: AppState, room: String, session: String, request: Request)
     let fragment = read_body(&state, &parts.headers, body, TRICKLE).await?;
     let if_match = parts.headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
     match state.sfu.trickle(room, session, if_match, fragment).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(None) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(Some(restarted)) => {
+            let mut response = (StatusCode::OK, restarted.fragment).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(TRICKLE));
+            if let Ok(v) = HeaderValue::from_str(&restarted.etag) {
+                headers.insert(header::ETAG, v);
+            }
+            Ok(response)
+        }
         Err(SfuError::EtagMismatch) => Ok(precondition_failed()),
         Err(err) => Err(sfu_error(err)),
     }
@@ -376,7 +399,6 @@ fn sfu_error(err: SfuError) -> ApiError {
         SfuError::NotLive => ApiError::conflict("room_not_live", "nobody is publishing in this room yet; retry when it is live"),
         SfuError::RoomFull => ApiError::Unavailable { code: "room_full", message: "this room has as many viewers as it accepts; try again later".into() },
         SfuError::UnknownSession => ApiError::not_found("session_not_found", "no such session in this room; it may have ended"),
-        SfuError::RestartUnsupported => ApiError::unprocessable("ice_restart_unsupported", message),
         SfuError::EtagMismatch => ApiError::conflict("etag_mismatch", message),
         SfuError::Stopped => ApiError::Unavailable { code: "media_unavailable", message: "the media server is not running; retry shortly".into() },
     }

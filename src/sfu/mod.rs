@@ -12,13 +12,17 @@
 //! jitter/reorder buffering into whole frames, RTCP reports, TWCC bandwidth
 //! estimation for viewers, and packetization with per-viewer sequence numbers.
 
+pub mod batch;
+pub mod cap;
 pub mod codecs;
 mod driver;
 pub mod forwarder;
 pub mod http;
+pub mod ice;
 pub mod keyframe;
 pub mod net;
 pub mod room;
+mod tcp;
 
 use std::net::SocketAddr;
 
@@ -40,6 +44,14 @@ pub struct RoomKey {
 pub struct SessionCreated {
     pub session: String,
     pub answer_sdp: String,
+    pub etag: String,
+}
+
+/// An accepted ICE restart: the `trickle-ice-sdpfrag` with our new credentials, and
+/// the session's new ETag.
+#[derive(Debug, Clone)]
+pub struct IceRestarted {
+    pub fragment: String,
     pub etag: String,
 }
 
@@ -68,8 +80,6 @@ pub enum SfuError {
     RoomFull,
     #[error("no such session")]
     UnknownSession,
-    #[error("ICE restart is not supported; start a new session")]
-    RestartUnsupported,
     #[error("If-Match does not match the session's ETag")]
     EtagMismatch,
     #[error("the media server is not running")]
@@ -79,7 +89,7 @@ pub enum SfuError {
 pub(crate) enum Command {
     Publish { room: RoomKey, offer: String, reply: oneshot::Sender<Result<SessionCreated, SfuError>> },
     View { room: RoomKey, offer: String, reply: oneshot::Sender<Result<SessionCreated, SfuError>> },
-    Trickle { room_name: String, session: String, if_match: Option<String>, fragment: String, reply: oneshot::Sender<Result<(), SfuError>> },
+    Trickle { room_name: String, session: String, if_match: Option<String>, fragment: String, reply: oneshot::Sender<Result<Option<IceRestarted>, SfuError>> },
     End { room_name: String, session: String, reply: oneshot::Sender<Result<bool, SfuError>> },
     Clock { room_id: String, reply: oneshot::Sender<Result<Option<MediaClock>, SfuError>> },
 }
@@ -93,9 +103,11 @@ pub struct Sfu {
 }
 
 impl Sfu {
-    /// Binds the UDP socket (port 0 picks one) and spawns the driver task.
-    pub async fn start(settings: SfuSettings, store: Store) -> anyhow::Result<Sfu> {
-        let (commands, local_addr, candidates) = driver::spawn(settings, store).await?;
+    /// Binds the UDP socket (port 0 picks one) and spawns the driver task. Stream
+    /// events (`stream.started`, `.stalled`, `.resumed`, `.ended`) go to each room's
+    /// channel on `hub`.
+    pub async fn start(settings: SfuSettings, store: Store, hub: crate::signaling::Hub) -> anyhow::Result<Sfu> {
+        let (commands, local_addr, candidates) = driver::spawn(settings, store, hub).await?;
         Ok(Sfu { commands, local_addr, candidates: std::sync::Arc::new(candidates) })
     }
 
@@ -117,8 +129,9 @@ impl Sfu {
         self.ask(|reply| Command::View { room, offer, reply }).await
     }
 
-    /// Adds trickled candidates. `if_match` is the request's `If-Match` (an ETag or `*`).
-    pub async fn trickle(&self, room_name: String, session: String, if_match: Option<String>, fragment: String) -> Result<(), SfuError> {
+    /// Adds trickled candidates, or restarts ICE when `fragment` carries new credentials
+    /// (`Some`). `if_match` is the request's `If-Match` (an ETag or `*`).
+    pub async fn trickle(&self, room_name: String, session: String, if_match: Option<String>, fragment: String) -> Result<Option<IceRestarted>, SfuError> {
         self.ask(|reply| Command::Trickle { room_name, session, if_match, fragment, reply }).await
     }
 

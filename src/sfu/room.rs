@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use str0m::media::{MediaKind, Mid};
 
+use super::cap::{layers_within, CapWatch};
 use super::forwarder::{pick_layer, Forwarder, Layer, Verdict};
 use super::keyframe::KeyframeThrottle;
 
@@ -51,6 +52,19 @@ struct LayerStats {
     throttle: KeyframeThrottle,
 }
 
+impl LayerStats {
+    /// The last full window's bitrate; before the first one completes, an estimate from
+    /// the window so far (as if its frames came at least 33 ms apart), so a viewer
+    /// joining a fresh stream is not placed blindly. Never 0.
+    fn bitrate(&self, now: Instant) -> u64 {
+        if self.bitrate > 0 {
+            return self.bitrate;
+        }
+        let elapsed_ms = (now.saturating_duration_since(self.window_start).as_millis() as u64).max(33);
+        (self.window_bytes * 8 * 1000 / elapsed_ms).max(1)
+    }
+}
+
 /// One published track.
 #[derive(Debug)]
 struct Receiver {
@@ -63,8 +77,18 @@ impl Receiver {
         self.layers
             .iter()
             .filter(|l| now.saturating_duration_since(l.last_frame) < 2 * BITRATE_WINDOW)
-            .map(|l| (l.layer, l.bitrate.max(1)))
+            .map(|l| (l.layer, l.bitrate(now)))
             .collect()
+    }
+
+    /// What this track brings in now, over its active layers (bits/s).
+    fn bitrate(&self, now: Instant) -> u64 {
+        self.active_layers(now).iter().map(|(_, bps)| bps).sum()
+    }
+
+    /// What it would bring in with every droppable layer dropped: its lowest active layer.
+    fn minimum_bitrate(&self, now: Instant) -> u64 {
+        self.active_layers(now).iter().map(|(_, bps)| *bps).min().unwrap_or(0)
     }
 
     fn layer_mut(&mut self, layer: Layer, now: Instant) -> &mut LayerStats {
@@ -96,7 +120,10 @@ impl Receiver {
 struct DownTrack {
     viewer: PeerId,
     mid: Mid,
-    source: Mid,
+    kind: MediaKind,
+    /// The published track feeding it; None between a publisher's replacement and the
+    /// new publisher's track of this kind.
+    source: Option<Mid>,
     forwarder: Option<Forwarder>,
     last_evaluated: Option<Instant>,
 }
@@ -132,11 +159,37 @@ pub struct Room {
     down_tracks: Vec<DownTrack>,
     last_media: Option<Instant>,
     stalled: bool,
+    cap: Option<CapWatch>,
 }
 
 impl Room {
     pub fn publisher(&self) -> Option<PeerId> {
         self.publisher
+    }
+
+    /// Caps what the publisher may send (bits/s), from its next frame; `None` lifts the cap.
+    pub fn set_bitrate_cap(&mut self, bits_per_second: Option<u64>) {
+        self.cap = bits_per_second.map(CapWatch::new);
+    }
+
+    /// The publisher's video tracks and layers (to tell each the cap).
+    pub fn video_layers(&self) -> Vec<(Mid, Layer)> {
+        self.receivers.iter().filter(|(_, r)| r.kind == MediaKind::Video).flat_map(|(mid, r)| r.layers.iter().map(|l| (*mid, l.layer))).collect()
+    }
+
+    /// True once, when the publisher has stayed too far over its cap, even with its top
+    /// layers dropped, for `cap::CLOSE_AFTER`: the shell disconnects it.
+    pub fn poll_over_cap(&mut self, now: Instant) -> bool {
+        let Some(cap) = self.cap.as_mut() else { return false };
+        if self.publisher.is_none() {
+            return false;
+        }
+        let minimum: u64 = self
+            .receivers
+            .values()
+            .map(|r| if r.kind == MediaKind::Video { r.minimum_bitrate(now) } else { r.bitrate(now) })
+            .sum();
+        cap.check(minimum, now)
     }
 
     pub fn viewer_count(&self) -> usize {
@@ -155,9 +208,31 @@ impl Room {
         Ok(())
     }
 
-    /// The publisher announced a track.
+    /// A new publisher takes over the room; returns the one it replaced. Viewers stay:
+    /// their tracks are fed from the new publisher's tracks as they are added, starting
+    /// at each one's first keyframe, on the same timeline they were watching.
+    pub fn replace_publisher(&mut self, peer: PeerId) -> Option<PeerId> {
+        let old = self.publisher.replace(peer);
+        self.receivers.clear();
+        self.last_media = None;
+        self.stalled = false;
+        for track in &mut self.down_tracks {
+            if let Some(forwarder) = track.forwarder.as_mut() {
+                forwarder.restart_source();
+            }
+            track.last_evaluated = None;
+            track.source = None;
+        }
+        old
+    }
+
+    /// The publisher announced a track. Viewer tracks left without a source (after a
+    /// replacement) are fed from it if it is the first of their kind.
     pub fn add_receiver(&mut self, mid: Mid, kind: MediaKind) {
         self.receivers.entry(mid).or_insert(Receiver { kind, layers: Vec::new() });
+        for track in self.down_tracks.iter_mut().filter(|t| t.kind == kind && t.source.is_none()) {
+            track.source = Some(mid);
+        }
     }
 
     /// A viewer joined with these send tracks; each is fed from the first published
@@ -167,7 +242,7 @@ impl Room {
         let mut out = Vec::new();
         for (mid, kind) in tracks {
             let Some((&source, receiver)) = self.receivers.iter_mut().find(|(_, r)| r.kind == *kind) else { continue };
-            self.down_tracks.push(DownTrack { viewer, mid: *mid, source, forwarder: None, last_evaluated: None });
+            self.down_tracks.push(DownTrack { viewer, mid: *mid, kind: *kind, source: Some(source), forwarder: None, last_evaluated: None });
             if *kind == MediaKind::Video {
                 let layer = pick_layer(&receiver.active_layers(now), None).unwrap_or(None);
                 out.extend(receiver.request_keyframe(source, layer, now));
@@ -178,6 +253,11 @@ impl Room {
 
     /// Which viewers get this frame, and any keyframe requests it causes.
     pub fn on_frame(&mut self, frame: FrameIn, now: Instant, out: &mut Vec<RoomOutput>) {
+        // What this track may use of the cap: the cap less what the others bring in.
+        let budget = self.cap.as_ref().map(|cap| {
+            let others: u64 = self.receivers.iter().filter(|(mid, _)| **mid != frame.mid).map(|(_, r)| r.bitrate(now)).sum();
+            cap.cap_bps().saturating_sub(others)
+        });
         let Some(receiver) = self.receivers.get_mut(&frame.mid) else { return };
         self.last_media = Some(now);
         let kind = receiver.kind;
@@ -193,18 +273,26 @@ impl Room {
         if !frame.contiguous && kind == MediaKind::Video {
             out.extend(receiver.request_keyframe(frame.mid, frame.layer, now));
         }
-        for track in self.down_tracks.iter_mut().filter(|t| t.source == frame.mid) {
+        for track in self.down_tracks.iter_mut().filter(|t| t.source == Some(frame.mid)) {
+            let forwarder = track.forwarder.get_or_insert_with(|| Forwarder::new(frame.clock_rate));
             if kind == MediaKind::Audio {
-                // Audio has no layers and needs no keyframes: pass it through.
-                out.push(RoomOutput::Forward { viewer: track.viewer, mid: track.mid, time: frame.time });
+                // Audio has no layers and every frame stands alone: pass it through, on one
+                // timeline even when the publisher is replaced.
+                forwarder.set_target(frame.layer);
+                if let Verdict::Forward { time } = forwarder.on_frame(frame.layer, true, frame.time, now) {
+                    out.push(RoomOutput::Forward { viewer: track.viewer, mid: track.mid, time });
+                }
                 continue;
             }
-            let forwarder = track.forwarder.get_or_insert_with(|| Forwarder::new(frame.clock_rate));
             let due = track.last_evaluated.is_none_or(|at| now.saturating_duration_since(at) >= REEVALUATE_EVERY);
             if due {
                 track.last_evaluated = Some(now);
                 let estimate = self.viewers.get(&track.viewer).and_then(|v| v.bandwidth);
-                let best = pick_layer(&receiver.active_layers(now), estimate).unwrap_or(frame.layer);
+                let layers = match budget {
+                    Some(budget) => layers_within(&receiver.active_layers(now), budget),
+                    None => receiver.active_layers(now),
+                };
+                let best = pick_layer(&layers, estimate).unwrap_or(frame.layer);
                 if forwarder.set_target(best) {
                     out.extend(receiver.request_keyframe(frame.mid, best, now));
                 }
@@ -226,7 +314,7 @@ impl Room {
     pub fn on_keyframe_request(&mut self, viewer: PeerId, mid: Mid, now: Instant) -> Option<RoomOutput> {
         let track = self.down_tracks.iter().find(|t| t.viewer == viewer && t.mid == mid)?;
         let layer = track.forwarder.as_ref().and_then(|f| f.current().or(f.target())).unwrap_or(None);
-        let source = track.source;
+        let source = track.source?;
         self.receivers.get_mut(&source)?.request_keyframe(source, layer, now)
     }
 
@@ -448,6 +536,40 @@ mod tests {
     }
 
     #[test]
+    fn a_capped_publishers_top_layer_is_not_forwarded() {
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut room = room_with_publisher();
+        // l ≈ 144 kbps, m ≈ 600 kbps, h ≈ 2.4 Mbps: l + m fit 1 Mbps, h does not.
+        room.set_bitrate_cap(Some(1_000_000));
+        room.add_viewer(VIEWER, &[(Mid::from("v"), MediaKind::Video)], t0);
+        for s in 0..4u32 {
+            one_second_of_simulcast(&mut room, t0 + second * s, u64::from(s) * 90_000, &[0]);
+        }
+        assert_eq!(room.current_layer(VIEWER, Mid::from("v")), Some(rid("m")), "the best layer within the cap");
+        assert!(!room.poll_over_cap(t0 + second * 4), "dropping h brings it under the cap");
+    }
+
+    #[test]
+    fn a_publisher_whose_lowest_layer_exceeds_the_cap_is_closed_after_a_while() {
+        let t0 = Instant::now();
+        let mut room = room_with_publisher();
+        room.set_bitrate_cap(Some(100_000));
+        let mut out = Vec::new();
+        // One layer at ≈ 2.4 Mbps for twelve seconds.
+        let mut closed_at = None;
+        for i in 0..360u64 {
+            let now = t0 + Duration::from_millis(i * 33);
+            room.on_frame(frame(None, i % 30 == 0, i * 3000, 10_000), now, &mut out);
+            if room.poll_over_cap(now) {
+                closed_at.get_or_insert(now);
+            }
+        }
+        let closed_at = closed_at.expect("closed");
+        assert!(closed_at.duration_since(t0) >= super::super::cap::CLOSE_AFTER, "not before the grace period");
+    }
+
+    #[test]
     fn a_silent_publisher_stalls_the_stream_once_and_media_resumes_it_once() {
         let t0 = Instant::now();
         let mut room = room_with_publisher();
@@ -461,6 +583,35 @@ mod tests {
         room.on_frame(frame(None, false, 90_000, 100), back, &mut out);
         assert_eq!(room.poll_stream_event(back), Some(StreamEvent::Resumed));
         assert_eq!(room.poll_stream_event(back + Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn a_replacing_publisher_feeds_the_same_viewers_from_its_first_keyframe_on_one_timeline() {
+        let t0 = Instant::now();
+        let mut room = room_with_publisher();
+        room.add_viewer(VIEWER, &[(Mid::from("a"), MediaKind::Audio), (Mid::from("v"), MediaKind::Video)], t0);
+        let mut out = Vec::new();
+        room.on_frame(frame(None, true, 90_000, 1000), t0, &mut out);
+        assert_eq!(forwarded_to(&out, VIEWER), vec![90_000]);
+
+        assert_eq!(room.replace_publisher(PeerId(7)), Some(PUBLISHER));
+        // The newcomer numbers its sections the other way round: video "0", audio "1".
+        room.add_receiver(Mid::from("0"), MediaKind::Video);
+        room.add_receiver(Mid::from("1"), MediaKind::Audio);
+        let later = t0 + Duration::from_millis(100);
+        let mut out = Vec::new();
+        let new_video = |keyframe, time| FrameIn { mid: Mid::from("0"), ..frame(None, keyframe, time, 1000) };
+        room.on_frame(new_video(false, 5), later, &mut out);
+        assert!(forwarded_to(&out, VIEWER).is_empty(), "nothing before the newcomer's keyframe");
+        assert!(keyframe_requests(&out) >= 1, "and the newcomer is asked for one");
+        out.clear();
+        room.on_frame(new_video(true, 5), later, &mut out);
+        let audio = FrameIn { mid: Mid::from("1"), layer: None, keyframe: false, contiguous: true, time: 77, clock_rate: 48_000, bytes: 80 };
+        room.on_frame(audio, later, &mut out);
+        let video_out: Vec<_> = out.iter().filter(|o| matches!(o, RoomOutput::Forward { mid, .. } if *mid == Mid::from("v"))).collect();
+        let audio_out: Vec<_> = out.iter().filter(|o| matches!(o, RoomOutput::Forward { mid, .. } if *mid == Mid::from("a"))).collect();
+        assert_eq!(video_out, vec![&RoomOutput::Forward { viewer: VIEWER, mid: Mid::from("v"), time: 90_000 + 9_000 }], "video continues the timeline");
+        assert_eq!(audio_out.len(), 1, "audio goes to the audio track only");
     }
 
     #[test]

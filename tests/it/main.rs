@@ -14,6 +14,8 @@ mod commerce;
 mod hub;
 mod sfu_whip_whep;
 mod sfu_media;
+mod sfu_sessions;
+mod sfu_tcp;
 mod pages;
 mod live;
 mod overload;

@@ -11,24 +11,54 @@ const LAYERS: [&str; 3] = ["l", "m", "h"];
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::sfu_whip_whep::{post_sdp, room};
 use crate::support::{spawn_app, TestApp};
 
 /// What a viewer received.
 #[derive(Debug)]
-struct Received {
-    kind: MediaKind,
-    keyframe: bool,
-    time: u64,
-    data: Vec<u8>,
+pub struct Received {
+    pub kind: MediaKind,
+    pub keyframe: bool,
+    pub time: u64,
+    pub data: Vec<u8>,
 }
 
-struct Client {
-    server_port: u16,
-    frames: mpsc::UnboundedReceiver<Received>,
+pub struct Client {
+    pub server_port: u16,
+    pub frames: mpsc::UnboundedReceiver<Received>,
+    /// The session resource (`Location`) and the SDP answer.
+    pub location: String,
+    pub answer: String,
+    control: mpsc::UnboundedSender<Control>,
     _stop: watch::Sender<bool>,
+}
+
+/// Steps of an ICE restart, run inside the peer's task.
+enum Control {
+    /// Move to a new UDP socket and restart ICE: replies with the sdpfrag to PATCH.
+    Restart(oneshot::Sender<String>),
+    /// The server's answer to the restart, as a whole SDP answer, and its candidates.
+    Answer(String, Vec<Candidate>),
+}
+
+impl Client {
+    /// Moves the peer to a new local port (as after a network change) and starts an ICE
+    /// restart; returns the `trickle-ice-sdpfrag` with its new credentials and candidate.
+    pub async fn start_ice_restart(&self) -> String {
+        let (reply, fragment) = oneshot::channel();
+        self.control.send(Control::Restart(reply)).unwrap();
+        fragment.await.unwrap()
+    }
+
+    /// Completes the restart with the server's `200` fragment (new credentials, candidates).
+    pub fn finish_ice_restart(&self, fragment: &str) {
+        let parsed = streamcart::sfu::ice::parse_fragment(fragment).unwrap();
+        let (ufrag, pwd) = parsed.credentials.expect("new credentials");
+        let answer = streamcart::sfu::ice::with_credentials(&self.answer, &ufrag, &pwd);
+        self.control.send(Control::Answer(answer, parsed.candidates)).unwrap();
+    }
 }
 
 /// A VP8 frame: keyframes carry the start code and a 320x240 size; `tag` follows.
@@ -41,17 +71,17 @@ fn vp8_frame(keyframe: bool, tag: &[u8]) -> Vec<u8> {
 
 /// Starts a str0m peer: a publisher (sending Opus and VP8 frames tagged `tag`, a keyframe
 /// every 30 frames and when asked) or a viewer.
-async fn connect(app: &TestApp, path: &str, token: Option<&str>, publisher: bool, tag: &'static [u8]) -> Client {
+pub async fn connect(app: &TestApp, path: &str, token: Option<&str>, publisher: bool, tag: &'static [u8]) -> Client {
     connect_with(app, path, token, publisher, tag, 30).await
 }
 
-async fn connect_with(app: &TestApp, path: &str, token: Option<&str>, publisher: bool, tag: &'static [u8], keyframe_every: u64) -> Client {
+pub async fn connect_with(app: &TestApp, path: &str, token: Option<&str>, publisher: bool, tag: &'static [u8], keyframe_every: u64) -> Client {
     connect_full(app, path, token, publisher, tag, keyframe_every, false).await
 }
 
 /// Simulcast publishers send layers "l", "m" and "h" (frames of 300, 1200 and 5000
 /// bytes), each frame tagged with `tag` and its layer name.
-async fn connect_full(
+pub async fn connect_full(
     app: &TestApp,
     path: &str,
     token: Option<&str>,
@@ -94,6 +124,7 @@ async fn connect_junky(
     let (offer, pending) = api.apply().unwrap();
     let res = post_sdp(app, path, token, &offer.to_sdp_string()).await;
     assert_eq!(res.status(), 201, "{path}");
+    let location = res.headers()["location"].to_str().unwrap().to_string();
     let answer = res.text().await.unwrap();
     let server_port = answer
         .lines()
@@ -104,8 +135,10 @@ async fn connect_junky(
     rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
     let (frames_tx, frames) = mpsc::unbounded_channel();
     let (stop, stopped) = watch::channel(false);
-    tokio::spawn(drive(rtc, socket, local, publisher.then_some(Publish { audio, video, tag, keyframe_every, simulcast, junk }), frames_tx, stopped));
-    Client { server_port, frames, _stop: stop }
+    let (control, control_rx) = mpsc::unbounded_channel();
+    let publish = publisher.then_some(Publish { audio, video, tag, keyframe_every, simulcast, junk });
+    tokio::spawn(drive(rtc, socket, local, publish, frames_tx, control_rx, stopped));
+    Client { server_port, frames, location, answer, control, _stop: stop }
 }
 
 #[derive(Clone, Copy)]
@@ -124,8 +157,11 @@ async fn drive(
     local: SocketAddr,
     publish: Option<Publish>,
     frames: mpsc::UnboundedSender<Received>,
+    mut control: mpsc::UnboundedReceiver<Control>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let (mut socket, mut local) = (socket, local);
+    let mut restarting = None;
     let start = Instant::now();
     let mut connected = false;
     let mut next_frame = Instant::now();
@@ -165,6 +201,31 @@ async fn drive(
             }
             _ = tokio::time::sleep_until(wake.max(Instant::now()).into()) => {}
             _ = stopped.changed() => return,
+            Some(step) = control.recv() => match step {
+                Control::Restart(reply) => {
+                    // The old socket closes: only the restarted path can carry media now.
+                    socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                    local = socket.local_addr().unwrap();
+                    let mut api = rtc.sdp_api();
+                    let creds = api.ice_restart(false);
+                    let (_offer, pending) = api.apply().unwrap();
+                    restarting = Some(pending);
+                    let candidate = Candidate::host(local, "udp").unwrap();
+                    let _ = reply.send(format!(
+                        "a=ice-ufrag:{}\r\na=ice-pwd:{}\r\na={}\r\n",
+                        creds.ufrag, creds.pass, candidate.to_sdp_string()
+                    ));
+                }
+                Control::Answer(answer, candidates) => {
+                    if let Some(pending) = restarting.take() {
+                        rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
+                        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+                        for candidate in candidates {
+                            rtc.add_remote_candidate(candidate);
+                        }
+                    }
+                }
+            },
         }
         let now = Instant::now();
         let _ = rtc.handle_input(Input::Timeout(now));
@@ -219,7 +280,7 @@ fn junk_datagrams(seed: u64) -> Vec<Vec<u8>> {
 }
 
 /// Collects frames until `audio` audio frames and one video keyframe plus `video` video frames arrived.
-async fn receive(client: &mut Client, audio: usize, video: usize) -> Vec<Received> {
+pub async fn receive(client: &mut Client, audio: usize, video: usize) -> Vec<Received> {
     let mut got = Vec::new();
     let wait = async {
         while let Some(frame) = client.frames.recv().await {

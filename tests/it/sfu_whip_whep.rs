@@ -72,10 +72,11 @@ fn header(res: &reqwest::Response, name: &str) -> String {
     res.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
 
-/// The ports of the `a=candidate` lines of an SDP.
+/// The addresses of the UDP `a=candidate` lines of an SDP.
 fn candidate_addrs(sdp: &str) -> Vec<(String, u16)> {
     sdp.lines()
         .filter_map(|l| l.strip_prefix("a=candidate:"))
+        .filter(|l| l.split_whitespace().nth(2).is_some_and(|proto| proto.eq_ignore_ascii_case("udp")))
         .map(|l| {
             let fields: Vec<&str> = l.split_whitespace().collect();
             (fields[4].to_string(), fields[5].parse().unwrap())
@@ -203,11 +204,11 @@ async fn malformed_sdp_is_a_bad_request_and_the_server_keeps_serving() {
 async fn a_publisher_offering_only_codecs_we_do_not_forward_is_unprocessable() {
     let app = spawn_app().await;
     let (token, _) = room(&app, "spring", "public").await;
-    let vp9_only = offer_with(
-        |c| c.clear_codecs().enable_opus(true, false).enable_vp9(true),
+    let h265_only = offer_with(
+        |c| c.clear_codecs().enable_opus(true, false).enable_h265(true),
         &[(MediaKind::Audio, Direction::SendOnly), (MediaKind::Video, Direction::SendOnly)],
     );
-    let res = post_sdp(&app, "/whip/spring", Some(&token), &vp9_only).await;
+    let res = post_sdp(&app, "/whip/spring", Some(&token), &h265_only).await;
     assert_eq!(res.status(), 422);
     assert_eq!(error_code(res).await, "unsupported_codec");
     assert_eq!(room_status(&app, "spring").await, "scheduled");
@@ -406,4 +407,37 @@ async fn a_room_refuses_viewers_beyond_its_configured_limit() {
     assert_eq!(error_code(res).await, "room_full");
     let settings = streamcart::Settings::from_yaml("streamcart:\n  sfu:\n    max_viewers_per_room: 7\n", "/tmp/unused").unwrap();
     assert_eq!(settings.sfu_max_viewers_per_room, 7);
+}
+
+/// VP9 and AV1 are passed through: the publisher's codec is what every viewer gets,
+/// and a player that cannot decode it is told so.
+async fn passthrough(codec: &str, configure: fn(RtcConfig) -> RtcConfig) {
+    let app = spawn_app().await;
+    let (token, _) = room(&app, "spring", "public").await;
+    let publisher = offer_with(|c| configure(c.clear_codecs().enable_opus(true, false)), &[(MediaKind::Audio, Direction::SendOnly), (MediaKind::Video, Direction::SendOnly)]);
+    let res = post_sdp(&app, "/whip/spring", Some(&token), &publisher).await;
+    assert_eq!(res.status(), 201);
+    assert!(res.text().await.unwrap().contains(&format!("{codec}/90000")), "the publisher is answered in {codec}");
+    let recv = [(MediaKind::Audio, Direction::RecvOnly), (MediaKind::Video, Direction::RecvOnly)];
+    let capable = offer_with(|c| configure(c.clear_codecs().enable_opus(true, false).enable_vp8(true).enable_h264(true)), &recv);
+    let res = post_sdp(&app, "/whep/spring", None, &capable).await;
+    assert_eq!(res.status(), 201);
+    let answer = res.text().await.unwrap();
+    assert!(answer.contains(&format!("{codec}/90000")) && !answer.contains("VP8/90000") && !answer.contains("H264/90000"), "{answer}");
+    let incapable = offer_with(|c| c.clear_codecs().enable_opus(true, false).enable_vp8(true).enable_h264(true), &recv);
+    let res = post_sdp(&app, "/whep/spring", None, &incapable).await;
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unsupported_codec");
+    assert!(body["error"]["message"].as_str().unwrap().contains(codec), "the message names the codec: {body}");
+}
+
+#[tokio::test]
+async fn a_vp9_stream_is_passed_through_and_a_player_without_vp9_is_unprocessable() {
+    passthrough("VP9", |c| c.enable_vp9(true)).await;
+}
+
+#[tokio::test]
+async fn an_av1_stream_is_passed_through_and_a_player_without_av1_is_unprocessable() {
+    passthrough("AV1", |c| c.enable_av1(true)).await;
 }

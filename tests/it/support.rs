@@ -44,6 +44,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.bind_address = [127, 0, 0, 1].into();
     settings.http_port = 0;
     settings.rtc_udp_port = 0;
+    settings.rtc_tcp_port = 0;
     if let Some(url) = postgres_url() {
         settings.database_url = Some(fresh_postgres_schema(&url).await);
     }
