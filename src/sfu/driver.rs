@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::codecs::{self, CodecError};
 use super::room::{FrameIn, PeerId, Room, RoomOutput, StreamEvent};
-use super::{Command, MediaClock, RoomKey, SessionCreated, SfuError};
+use super::{Command, MediaClock, RoomKey, SessionCreated, SessionInfo, SfuError, TrackSummary};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -116,6 +116,8 @@ struct RoomSlot {
     core: Room,
     codecs: Vec<PayloadParams>,
     clock: Option<MediaClock>,
+    /// Published tracks muted through the LiveKit RoomService: their frames are dropped.
+    muted: std::collections::HashSet<Mid>,
 }
 
 struct Driver {
@@ -186,6 +188,12 @@ impl Driver {
                 };
                 let _ = reply.send(clock);
             }
+            Command::Sessions { room_id, reply } => {
+                let _ = reply.send(Ok(self.session_infos(room_id.as_deref())));
+            }
+            Command::Mute { room_id, mid, muted, reply } => {
+                let _ = reply.send(self.mute(&room_id, &mid, muted));
+            }
             Command::End { room_name, session, reply } => {
                 let result = self.session_peer(&room_name, &session).map(|id| match self.peers.get_mut(&id) {
                     Some(peer) => {
@@ -208,9 +216,10 @@ impl Driver {
         let codecs = codecs::publisher_codecs(&self.cert, offer_sdp).map_err(codec_error)?;
         let rtc = codecs::room_config(&self.cert, &codecs).build(Instant::now());
         let (id, created) = self.open_session(rtc, &room, Role::Publisher, offer_sdp)?;
-        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { core: Room::default(), codecs: Vec::new(), clock: None });
+        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { core: Room::default(), codecs: Vec::new(), clock: None, muted: Default::default() });
         slot.codecs = codecs;
         slot.clock = None;
+        slot.muted.clear();
         if slot.core.set_publisher(id).is_err() {
             self.peers.remove(&id);
             self.sessions.remove(&created.session);
@@ -510,6 +519,7 @@ impl Driver {
                     outputs.extend(slot.core.add_viewer(id, &peer.tracks, now));
                 }
             }
+            Event::MediaData(data) if peer.role == Role::Publisher && slot.muted.contains(&data.mid) => {}
             Event::MediaData(data) if peer.role == Role::Publisher => {
                 if let Some(info) = data.last_sender_info {
                     let video = data.params.spec().codec.is_video();
@@ -580,6 +590,57 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+impl Driver {
+    /// What the LiveKit RoomService lists as participants: live sessions, optionally of one room.
+    fn session_infos(&self, room_id: Option<&str>) -> Vec<SessionInfo> {
+        let now = Instant::now();
+        let now_ms = crate::store::now_ms();
+        let mut infos: Vec<SessionInfo> = self
+            .peers
+            .values()
+            .filter(|p| p.rtc.is_alive() && room_id.is_none_or(|r| r == p.room_id))
+            .map(|p| {
+                let muted = self.rooms.get(&p.room_id).map(|r| &r.muted);
+                SessionInfo {
+                    session: p.session.clone(),
+                    room_id: p.room_id.clone(),
+                    room_name: p.room_name.clone(),
+                    publisher: p.role == Role::Publisher,
+                    connected: p.connected,
+                    created_unix_ms: now_ms - now.saturating_duration_since(p.created).as_millis() as i64,
+                    tracks: p
+                        .tracks
+                        .iter()
+                        .map(|(mid, kind)| TrackSummary {
+                            mid: mid.to_string(),
+                            kind: if *kind == MediaKind::Audio { "audio" } else { "video" },
+                            muted: p.role == Role::Publisher && muted.is_some_and(|m| m.contains(mid)),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        infos.sort_by(|a, b| (a.created_unix_ms, &a.session).cmp(&(b.created_unix_ms, &b.session)));
+        infos
+    }
+
+    fn mute(&mut self, room_id: &str, mid: &str, muted: bool) -> Result<(), SfuError> {
+        let slot = self.rooms.get_mut(room_id).ok_or(SfuError::NotLive)?;
+        let publisher = slot.core.publisher().ok_or(SfuError::NotLive)?;
+        let peer = self.peers.get_mut(&publisher).ok_or(SfuError::NotLive)?;
+        let mid = peer.tracks.iter().map(|(m, _)| *m).find(|m| m.to_string() == mid).ok_or(SfuError::UnknownSession)?;
+        if muted {
+            slot.muted.insert(mid);
+        } else if slot.muted.remove(&mid) {
+            if let Some(mut writer) = peer.rtc.writer(mid) {
+                let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
+            }
+            self.drain(publisher);
+        }
+        Ok(())
     }
 }
 

@@ -16,3 +16,4 @@ mod sfu_whip_whep;
 mod sfu_media;
 mod pages;
 mod live;
+mod livekit;

@@ -18,16 +18,16 @@ use crate::support::{spawn_app, TestApp};
 
 /// What a viewer received.
 #[derive(Debug)]
-struct Received {
-    kind: MediaKind,
+pub struct Received {
+    pub kind: MediaKind,
     keyframe: bool,
     time: u64,
     data: Vec<u8>,
 }
 
-struct Client {
+pub struct Client {
     server_port: u16,
-    frames: mpsc::UnboundedReceiver<Received>,
+    pub frames: mpsc::UnboundedReceiver<Received>,
     _stop: watch::Sender<bool>,
 }
 
@@ -41,7 +41,7 @@ fn vp8_frame(keyframe: bool, tag: &[u8]) -> Vec<u8> {
 
 /// Starts a str0m peer: a publisher (sending Opus and VP8 frames tagged `tag`, a keyframe
 /// every 30 frames and when asked) or a viewer.
-async fn connect(app: &TestApp, path: &str, token: Option<&str>, publisher: bool, tag: &'static [u8]) -> Client {
+pub async fn connect(app: &TestApp, path: &str, token: Option<&str>, publisher: bool, tag: &'static [u8]) -> Client {
     connect_with(app, path, token, publisher, tag, 30).await
 }
 
@@ -219,7 +219,7 @@ fn junk_datagrams(seed: u64) -> Vec<Vec<u8>> {
 }
 
 /// Collects frames until `audio` audio frames and one video keyframe plus `video` video frames arrived.
-async fn receive(client: &mut Client, audio: usize, video: usize) -> Vec<Received> {
+pub async fn receive(client: &mut Client, audio: usize, video: usize) -> Vec<Received> {
     let mut got = Vec::new();
     let wait = async {
         while let Some(frame) = client.frames.recv().await {
