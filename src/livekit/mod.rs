@@ -23,7 +23,8 @@ use observer::{Change, Observer};
 use participants::{participant_info, track_info, Directory};
 use webhook::Webhooks;
 
-/// How often the SFU's sessions are compared for participant and track webhooks.
+/// The SFU's sessions are compared for participant and track webhooks whenever one
+/// connects or ends, and at least this often.
 const OBSERVE_EVERY: Duration = Duration::from_secs(1);
 
 /// The LiveKit runtime state every handler shares: participant overrides and webhooks.
@@ -44,9 +45,9 @@ impl LiveKitRooms {
         let state = state.clone();
         let observer = tokio::spawn(async move {
             let mut observer = Observer::default();
-            let mut tick = tokio::time::interval(OBSERVE_EVERY);
+            let changes = state.sfu.changes().await.unwrap_or_default();
             loop {
-                tick.tick().await;
+                let _ = tokio::time::timeout(OBSERVE_EVERY, changes.notified()).await;
                 let Ok(sessions) = state.sfu.sessions(None).await else { continue };
                 state.livekit_rooms.directory.retain_live(&sessions);
                 for change in observer.observe(&sessions) {

@@ -224,7 +224,10 @@ async fn delete_room(state: &AppState, name: &str) -> Result<(), TwirpError> {
     if room.status != "ended" {
         state.store.set_room_status(&room.id, "ended").await?;
     }
-    state.livekit_rooms.webhooks.room_finished(room_info(&room, &settings, &[])).await;
+    // With connected sessions the observer reports them leaving, then room_finished.
+    if !sessions.iter().any(|s| s.connected) {
+        state.livekit_rooms.webhooks.room_finished(room_info(&room, &settings, &[])).await;
+    }
     Ok(())
 }
 

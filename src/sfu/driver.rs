@@ -67,6 +67,7 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store) -> anyhow::Result
         rooms: HashMap::new(),
         next_peer: 1,
         status: status_tx,
+        changes: Default::default(),
         bufs: vec![vec![0u8; RECV_BUF]; RECV_BATCH],
     };
     tokio::spawn(driver.run(command_rx));
@@ -134,6 +135,8 @@ struct Driver {
     rooms: HashMap<String, RoomSlot>,
     next_peer: u64,
     status: mpsc::UnboundedSender<(String, &'static str)>,
+    /// Poked when a session connects or ends (`Sfu::changes`).
+    changes: std::sync::Arc<tokio::sync::Notify>,
     bufs: Vec<Vec<u8>>,
 }
 
@@ -190,6 +193,9 @@ impl Driver {
             }
             Command::Sessions { room_id, reply } => {
                 let _ = reply.send(Ok(self.session_infos(room_id.as_deref())));
+            }
+            Command::Changes { reply } => {
+                let _ = reply.send(Ok(self.changes.clone()));
             }
             Command::Mute { room_id, mid, muted, reply } => {
                 let _ = reply.send(self.mute(&room_id, &mid, muted));
@@ -437,6 +443,7 @@ impl Driver {
         let dead: Vec<PeerId> = self.peers.iter().filter(|(_, p)| !p.rtc.is_alive()).map(|(id, _)| *id).collect();
         if !dead.is_empty() {
             self.record_gauges(dead.len());
+            self.changes.notify_one();
         }
         for id in dead {
             let Some(peer) = self.peers.remove(&id) else { continue };
@@ -514,6 +521,7 @@ impl Driver {
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => peer.rtc.disconnect(),
             Event::Connected => {
                 peer.connected = true;
+                self.changes.notify_one();
                 if peer.role == Role::Viewer && !peer.joined {
                     peer.joined = true;
                     outputs.extend(slot.core.add_viewer(id, &peer.tracks, now));

@@ -84,6 +84,7 @@ pub(crate) enum Command {
     Clock { room_id: String, reply: oneshot::Sender<Result<Option<MediaClock>, SfuError>> },
     Sessions { room_id: Option<String>, reply: oneshot::Sender<Result<Vec<SessionInfo>, SfuError>> },
     Mute { room_id: String, mid: String, muted: bool, reply: oneshot::Sender<Result<(), SfuError>> },
+    Changes { reply: oneshot::Sender<Result<std::sync::Arc<tokio::sync::Notify>, SfuError>> },
 }
 
 /// One live WHIP/WHEP session as the LiveKit RoomService reports it (a participant).
@@ -167,6 +168,11 @@ impl Sfu {
     /// Mutes (drops) or unmutes one published track of a room; unmuting asks for a keyframe.
     pub async fn mute_track(&self, room_id: String, mid: String, muted: bool) -> Result<(), SfuError> {
         self.ask(|reply| Command::Mute { room_id, mid, muted, reply }).await
+    }
+
+    /// Notified whenever a session connects or ends, so observers of `sessions` need not poll fast.
+    pub async fn changes(&self) -> Result<std::sync::Arc<tokio::sync::Notify>, SfuError> {
+        self.ask(|reply| Command::Changes { reply }).await
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> Command) -> Result<T, SfuError> {
