@@ -38,6 +38,8 @@ pub struct AppState {
     pub live: crate::live::Live,
     /// Load shedding and WebSocket caps (src/admission).
     pub admission: crate::admission::Admission,
+    /// LiveKit RoomService state and webhooks (src/livekit/).
+    pub livekit_rooms: crate::livekit::LiveKitRooms,
 }
 
 impl AppState {
@@ -97,8 +99,11 @@ impl Application {
         )
         .await?;
         let live = crate::live::Live::new(store.clone(), hub.clone(), Default::default());
+        let livekit_keys = LiveKitKeys::new(api_keys);
+        let livekit_rooms = crate::livekit::LiveKitRooms::new(store.clone(), &settings.livekit, &livekit_keys);
         let state = AppState {
             admission: crate::admission::Admission::new(&settings.admission),
+            livekit_rooms,
             live,
             sfu,
             tokens: TokenKeys::new(&secrets.jwt_signing_key, settings.auth.access_token_ttl_secs),
@@ -107,7 +112,7 @@ impl Application {
                 settings.auth.login_attempts_per_account_per_minute,
             ),
             metrics: crate::telemetry::metrics_handle(),
-            livekit: LiveKitKeys::new(api_keys),
+            livekit: livekit_keys,
             commerce: crate::commerce::Commerce::with_test_payments(&secrets.payment_webhook_secret),
             settings: Arc::new(settings),
             store,
@@ -154,6 +159,7 @@ impl Application {
         let hub = self.state.hub.clone();
         let live = self.state.live.clone();
         live.start().await;
+        let livekit_tasks = crate::livekit::LiveKitRooms::start(&self.state);
         let router = crate::api::router(self.state);
         // WebSocket connections are told to reconnect elsewhere (3001) as soon as shutdown starts.
         let shutdown = async move {
@@ -166,6 +172,7 @@ impl Application {
         sweeper.abort();
         commerce_sweeper.abort();
         live.stop();
+        livekit_tasks.iter().for_each(|t| t.abort());
         result
     }
 }

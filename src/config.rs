@@ -52,6 +52,19 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// Load shedding and connection caps (`streamcart.admission`; src/admission).
     pub admission: crate::admission::AdmissionSettings,
+    /// LiveKit webhooks (LiveKit's `webhook: {api_key, urls}`) and the RoomService's room mapping.
+    pub livekit: LiveKitSettings,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LiveKitSettings {
+    /// The API key whose secret signs webhooks (LiveKit's `webhook.api_key`); `None`: the first key.
+    pub webhook_api_key: Option<String>,
+    /// Where LiveKit webhooks go (LiveKit's `webhook.urls`); empty sends none.
+    pub webhook_urls: Vec<String>,
+    /// Slug of the shop that owns rooms created through the RoomService
+    /// (`streamcart.livekit.default_shop`); `None`: the built-in "LiveKit API" shop.
+    pub default_shop: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -118,6 +131,7 @@ impl Settings {
             hub: Default::default(),
             admission: Default::default(),
             cors_allowed_origins: Vec::new(),
+            livekit: LiveKitSettings::default(),
         }
     }
 
@@ -182,6 +196,16 @@ impl Settings {
                 message: "login limits must be at least 1 per minute".into(),
             });
         }
+        for url in &self.livekit.webhook_urls {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid { field: "webhook.urls", message: format!("{url:?} is not an http:// or https:// URL") });
+            }
+        }
+        if let Some(key) = &self.livekit.webhook_api_key {
+            if !self.api_keys.is_empty() && !self.api_keys.contains_key(key) {
+                return Err(ConfigError::Invalid { field: "webhook.api_key", message: format!("{key:?} is not one of the keys: configured") });
+            }
+        }
         for (key, secret) in &self.api_keys {
             if secret.len() < 32 {
                 return Err(ConfigError::Invalid {
@@ -220,7 +244,21 @@ struct FileConfig {
     rtc: RtcSection,
     keys: BTreeMap<String, String>,
     redis: RedisSection,
+    webhook: WebhookSection,
     streamcart: StreamcartSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WebhookSection {
+    api_key: Option<String>,
+    urls: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct LiveKitSection {
+    default_shop: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -253,6 +291,7 @@ struct StreamcartSection {
     auth: AuthSection,
     shop: ShopSection,
     sfu: SfuSection,
+    livekit: LiveKitSection,
     admission: AdmissionSection,
     cors_allowed_origins: Vec<String>,
 }
@@ -362,7 +401,12 @@ impl FileConfig {
         if let Some(address) = self.redis.address.clone().filter(|a| !a.is_empty()) {
             s.redis_url = Some(self.redis.redis_url(&address));
         }
+        s.livekit.webhook_api_key = self.webhook.api_key.filter(|k| !k.is_empty());
+        s.livekit.webhook_urls = self.webhook.urls.into_iter().filter(|u| !u.trim().is_empty()).collect();
         let ours = self.streamcart;
+        if let Some(slug) = ours.livekit.default_shop.clone().filter(|s| !s.is_empty()) {
+            s.livekit.default_shop = Some(slug);
+        }
         if let Some(url) = ours.database_url.filter(|u| !u.is_empty()) {
             s.database_url = Some(url);
         }
@@ -448,6 +492,21 @@ mod tests {
         assert_eq!((s.http_port, s.rtc_udp_port, s.rtc_tcp_port), (9000, 9002, 9001));
         assert_eq!(s.api_keys.get("APIkey").map(String::as_str), Some("0123456789abcdef0123456789abcdef"));
         assert_eq!(s.redis_url.as_deref(), Some("redis://localhost:6379/2"));
+    }
+
+    #[test]
+    fn livekit_webhook_urls_and_key_are_read_as_livekit_writes_them() {
+        let yaml = "keys:\n  APIkey: 0123456789abcdef0123456789abcdef\nwebhook:\n  api_key: APIkey\n  urls:\n    - https://example.com/lk\nstreamcart:\n  livekit:\n    default_shop: acme\n";
+        let s = Settings::from_yaml(yaml, "d").unwrap();
+        assert_eq!(s.livekit.webhook_urls, vec!["https://example.com/lk".to_string()]);
+        assert_eq!(s.livekit.webhook_api_key.as_deref(), Some("APIkey"));
+        assert_eq!(s.livekit.default_shop.as_deref(), Some("acme"));
+    }
+
+    #[test]
+    fn a_webhook_api_key_that_is_not_configured_is_refused() {
+        let yaml = "keys:\n  APIkey: 0123456789abcdef0123456789abcdef\nwebhook:\n  api_key: Other\n  urls: [\"http://x\"]\n";
+        assert!(matches!(Settings::from_yaml(yaml, "d"), Err(ConfigError::Invalid { field: "webhook.api_key", .. })));
     }
 
     #[test]

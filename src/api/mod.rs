@@ -42,7 +42,7 @@ use crate::error::ApiError;
 #[openapi(
     info(title = "streamcart", description = "Live shopping: accounts, shops, commerce, rooms. Errors are always {\"error\":{\"code\",\"message\"}}."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "setup"), (name = "admin"), (name = "shops"), (name = "rooms"), (name = "operations"), (name = "catalog"), (name = "stock"), (name = "cart"), (name = "orders"), (name = "notifications"), (name = "live"))
+    tags((name = "auth"), (name = "setup"), (name = "admin"), (name = "shops"), (name = "rooms"), (name = "operations"), (name = "catalog"), (name = "stock"), (name = "cart"), (name = "orders"), (name = "notifications"), (name = "live"), (name = "livekit"))
 )]
 struct ApiDoc;
 
@@ -117,6 +117,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::live::http::create_sale, crate::live::http::list_sales))
         .routes(routes!(crate::live::http::reserve))
         .routes(routes!(crate::live::http::checkout_reservation))
+        .routes(routes!(crate::livekit::http::room_service))
 }
 
 pub fn router(state: AppState) -> Router {

@@ -59,6 +59,11 @@ impl LiveKitKeys {
         self.keys.iter().next().map(|(k, s)| (k.as_str(), s.as_str()))
     }
 
+    /// The secret of `api_key`, if configured.
+    pub fn secret(&self, api_key: &str) -> Option<&str> {
+        self.keys.get(api_key).map(String::as_str)
+    }
+
     /// Verifies signature, expiry and not-before against the key the token names.
     pub fn verify(&self, token: &str) -> Result<Claims, LiveKitTokenError> {
         let unverified = Claims::from_unverified(token).map_err(|_| LiveKitTokenError::Malformed)?;

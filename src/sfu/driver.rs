@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use super::codecs::{self, CodecError};
 use super::ice::{self, sdp_attribute};
 use super::room::{FrameIn, PeerId, Room, RoomOutput, StreamEvent};
-use super::{Command, IceRestarted, MediaClock, RoomKey, SessionCreated, SfuError};
+use super::{Command, IceRestarted, MediaClock, RoomKey, SessionCreated, SessionInfo, SfuError, TrackSummary};
 
 mod lifecycle;
 use crate::store::Store;
@@ -116,6 +116,7 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store, hub: crate::signa
         next_peer: 1,
         status: status_tx,
         events: events_tx,
+        changes: Default::default(),
         bufs: vec![vec![0u8; RECV_BUF]; RECV_BATCH],
     };
     tokio::spawn(driver.run(command_rx, tcp_events));
@@ -173,6 +174,8 @@ struct RoomSlot {
     core: Room,
     codecs: Vec<PayloadParams>,
     clock: Option<MediaClock>,
+    /// Published tracks muted through the LiveKit RoomService: their frames are dropped.
+    muted: std::collections::HashSet<Mid>,
 }
 
 struct Driver {
@@ -197,6 +200,8 @@ struct Driver {
     status: mpsc::UnboundedSender<(String, &'static str)>,
     /// `(room name, kind, data)` for the room's signaling channel.
     events: mpsc::UnboundedSender<(String, &'static str, serde_json::Value)>,
+    /// Poked when a session connects or ends (`Sfu::changes`).
+    changes: std::sync::Arc<tokio::sync::Notify>,
     bufs: Vec<Vec<u8>>,
 }
 
@@ -252,6 +257,15 @@ impl Driver {
                 };
                 let _ = reply.send(clock);
             }
+            Command::Sessions { room_id, reply } => {
+                let _ = reply.send(Ok(self.session_infos(room_id.as_deref())));
+            }
+            Command::Changes { reply } => {
+                let _ = reply.send(Ok(self.changes.clone()));
+            }
+            Command::Mute { room_id, mid, muted, reply } => {
+                let _ = reply.send(self.mute(&room_id, &mid, muted));
+            }
             Command::End { room_name, session, reply } => {
                 let result = self.session_peer(&room_name, &session).map(|id| match self.peers.get_mut(&id) {
                     Some(peer) => {
@@ -279,10 +293,11 @@ impl Driver {
         if let Some(cap) = self.max_publisher_bitrate {
             created.answer_sdp = super::cap::announce_in_answer(&created.answer_sdp, cap);
         }
-        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { name: room.name.clone(), core: Room::default(), codecs: Vec::new(), clock: None });
+        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { name: room.name.clone(), core: Room::default(), codecs: Vec::new(), clock: None, muted: Default::default() });
         let same_codecs = codecs::same_codecs(&slot.codecs, &codecs);
         slot.codecs = codecs;
         slot.clock = None;
+        slot.muted.clear();
         slot.core.set_bitrate_cap(self.max_publisher_bitrate);
         if live {
             self.replace(&room, id, same_codecs);
@@ -525,6 +540,7 @@ impl Driver {
         let dead: Vec<PeerId> = self.peers.iter().filter(|(_, p)| !p.rtc.is_alive()).map(|(id, _)| *id).collect();
         if !dead.is_empty() {
             self.record_gauges(dead.len());
+            self.changes.notify_one();
         }
         for id in dead {
             let Some(peer) = self.peers.remove(&id) else { continue };
@@ -626,11 +642,13 @@ impl Driver {
             Event::IceConnectionStateChange(IceConnectionState::Connected | IceConnectionState::Completed) => peer.lost_at = None,
             Event::Connected => {
                 peer.connected = true;
+                self.changes.notify_one();
                 if peer.role == Role::Viewer && !peer.joined {
                     peer.joined = true;
                     outputs.extend(slot.core.add_viewer(id, &peer.tracks, now));
                 }
             }
+            Event::MediaData(data) if slot.core.publisher() == Some(id) && slot.muted.contains(&data.mid) => {}
             Event::MediaData(data) if slot.core.publisher() == Some(id) => {
                 if let Some(info) = data.last_sender_info {
                     let video = data.params.spec().codec.is_video();
@@ -701,6 +719,57 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+impl Driver {
+    /// What the LiveKit RoomService lists as participants: live sessions, optionally of one room.
+    fn session_infos(&self, room_id: Option<&str>) -> Vec<SessionInfo> {
+        let now = Instant::now();
+        let now_ms = crate::store::now_ms();
+        let mut infos: Vec<SessionInfo> = self
+            .peers
+            .values()
+            .filter(|p| p.rtc.is_alive() && room_id.is_none_or(|r| r == p.room_id))
+            .map(|p| {
+                let muted = self.rooms.get(&p.room_id).map(|r| &r.muted);
+                SessionInfo {
+                    session: p.session.clone(),
+                    room_id: p.room_id.clone(),
+                    room_name: p.room_name.clone(),
+                    publisher: p.role == Role::Publisher,
+                    connected: p.connected,
+                    created_unix_ms: now_ms - now.saturating_duration_since(p.created).as_millis() as i64,
+                    tracks: p
+                        .tracks
+                        .iter()
+                        .map(|(mid, kind)| TrackSummary {
+                            mid: mid.to_string(),
+                            kind: if *kind == MediaKind::Audio { "audio" } else { "video" },
+                            muted: p.role == Role::Publisher && muted.is_some_and(|m| m.contains(mid)),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        infos.sort_by(|a, b| (a.created_unix_ms, &a.session).cmp(&(b.created_unix_ms, &b.session)));
+        infos
+    }
+
+    fn mute(&mut self, room_id: &str, mid: &str, muted: bool) -> Result<(), SfuError> {
+        let slot = self.rooms.get_mut(room_id).ok_or(SfuError::NotLive)?;
+        let publisher = slot.core.publisher().ok_or(SfuError::NotLive)?;
+        let peer = self.peers.get_mut(&publisher).ok_or(SfuError::NotLive)?;
+        let mid = peer.tracks.iter().map(|(m, _)| *m).find(|m| m.to_string() == mid).ok_or(SfuError::UnknownSession)?;
+        if muted {
+            slot.muted.insert(mid);
+        } else if slot.muted.remove(&mid) {
+            if let Some(mut writer) = peer.rtc.writer(mid) {
+                let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
+            }
+            self.drain(publisher);
+        }
+        Ok(())
     }
 }
 

@@ -92,6 +92,34 @@ pub(crate) enum Command {
     Trickle { room_name: String, session: String, if_match: Option<String>, fragment: String, reply: oneshot::Sender<Result<Option<IceRestarted>, SfuError>> },
     End { room_name: String, session: String, reply: oneshot::Sender<Result<bool, SfuError>> },
     Clock { room_id: String, reply: oneshot::Sender<Result<Option<MediaClock>, SfuError>> },
+    Sessions { room_id: Option<String>, reply: oneshot::Sender<Result<Vec<SessionInfo>, SfuError>> },
+    Mute { room_id: String, mid: String, muted: bool, reply: oneshot::Sender<Result<(), SfuError>> },
+    Changes { reply: oneshot::Sender<Result<std::sync::Arc<tokio::sync::Notify>, SfuError>> },
+}
+
+/// One live WHIP/WHEP session as the LiveKit RoomService reports it (a participant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub session: String,
+    pub room_id: String,
+    pub room_name: String,
+    /// The WHIP publisher (else a WHEP viewer).
+    pub publisher: bool,
+    /// ICE and DTLS are up.
+    pub connected: bool,
+    /// When the session was created (Unix milliseconds).
+    pub created_unix_ms: i64,
+    /// The media it publishes (publisher) or receives (viewer), in SDP order.
+    pub tracks: Vec<TrackSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackSummary {
+    pub mid: String,
+    /// `audio` or `video`.
+    pub kind: &'static str,
+    /// Muted by `mute_track`: its frames are dropped before any viewer sees them.
+    pub muted: bool,
 }
 
 /// The handle handlers use; cheap to clone. The driver task lives as long as one handle does.
@@ -143,6 +171,21 @@ impl Sfu {
     /// The room's media clock: `Err(NotLive)` without a publisher, `Ok(None)` before its first sender report.
     pub async fn media_clock(&self, room_id: String) -> Result<Option<MediaClock>, SfuError> {
         self.ask(|reply| Command::Clock { room_id, reply }).await
+    }
+
+    /// Every live session, or those of one room (by store id).
+    pub async fn sessions(&self, room_id: Option<String>) -> Result<Vec<SessionInfo>, SfuError> {
+        self.ask(|reply| Command::Sessions { room_id, reply }).await
+    }
+
+    /// Mutes (drops) or unmutes one published track of a room; unmuting asks for a keyframe.
+    pub async fn mute_track(&self, room_id: String, mid: String, muted: bool) -> Result<(), SfuError> {
+        self.ask(|reply| Command::Mute { room_id, mid, muted, reply }).await
+    }
+
+    /// Notified whenever a session connects or ends, so observers of `sessions` need not poll fast.
+    pub async fn changes(&self) -> Result<std::sync::Arc<tokio::sync::Notify>, SfuError> {
+        self.ask(|reply| Command::Changes { reply }).await
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> Command) -> Result<T, SfuError> {

@@ -6,6 +6,8 @@ start_server() {
     local binary="$1"
     SERVER_DIR="$(mktemp -d)"
     printf 'rtc:\n  udp_port: 0\n  tcp_port: 0\n' >"$SERVER_DIR/config.yaml"
+    # Extra livekit.yaml lines (keys:, webhook:) for stages that need them.
+    [ -n "${SERVER_EXTRA_CONFIG:-}" ] && printf '%s\n' "$SERVER_EXTRA_CONFIG" >>"$SERVER_DIR/config.yaml"
     RUST_LOG="${INTEROP_RUST_LOG:-info}" "$binary" --config "$SERVER_DIR/config.yaml" --port 0 \
         --data-dir "$SERVER_DIR/data" >"$SERVER_DIR/server.log" 2>&1 &
     SERVER_PID=$!

@@ -293,7 +293,11 @@ async fn every_documented_route_has_an_authorization_rule() {
         .iter()
         .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| (m.clone(), path.clone())))
         .collect();
-    let listed: BTreeSet<(String, String)> = rules().iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
+    let listed: BTreeSet<(String, String)> = rules()
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .chain(livekit_token_routes().iter().map(|(m, p, _)| (m.to_string(), p.to_string())))
+        .collect();
     let missing: Vec<_> = documented.difference(&listed).collect();
     let stale: Vec<_> = listed.difference(&documented).collect();
     assert!(missing.is_empty(), "routes without an authorization rule in tests/it/authz.rs: {missing:?}");
@@ -322,4 +326,42 @@ async fn every_route_admits_exactly_the_personas_its_rule_allows() {
         }
     }
     assert!(failures.is_empty(), "authorization matrix violations:\n{}", failures.join("\n"));
+}
+
+/// Routes that authenticate with LiveKit access tokens (LiveKit's grants decide), not
+/// with our accounts: (method, path, a call that a token with the right grant may make).
+/// Every account persona, signed in or not, gets LiveKit's 401 `unauthenticated`.
+fn livekit_token_routes() -> Vec<(&'static str, &'static str, &'static str)> {
+    vec![("post", "/twirp/livekit.RoomService/{method}", "ListRooms")]
+}
+
+#[tokio::test]
+async fn livekit_token_routes_refuse_every_account_and_admit_a_livekit_grant() {
+    let world = world().await;
+    // The world configures no keys, so the server generated one into secrets.json.
+    let secrets: Value = serde_json::from_slice(&std::fs::read(world.app.data_dir.path().join("secrets.json")).unwrap()).unwrap();
+    let keys = streamcart::livekit::LiveKitKeys::new(serde_json::from_value(secrets["api_keys"].clone()).unwrap());
+    let (key, secret) = keys.signing_key().unwrap();
+    let grant = livekit_api::access_token::VideoGrants { room_list: true, ..Default::default() };
+    let livekit_token = livekit_api::access_token::AccessToken::with_api_key(key, secret).with_grants(grant).to_jwt().unwrap();
+    let mut failures = Vec::new();
+    for (method, path, concrete_method) in livekit_token_routes() {
+        let url = world.app.url(&path.replace("{method}", concrete_method));
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        for persona in EVERYONE.iter().copied() {
+            let mut request = world.app.client.request(method.clone(), &url).json(&json!({}));
+            if let Some(token) = &world.persona(persona).access_token {
+                request = request.bearer_auth(token);
+            }
+            let status = request.send().await.unwrap().status().as_u16();
+            if status != 401 {
+                failures.push(format!("{path} as {persona:?}: {status}, expected 401"));
+            }
+        }
+        let status = world.app.client.request(method.clone(), &url).bearer_auth(&livekit_token).json(&json!({})).send().await.unwrap().status().as_u16();
+        if status == 401 || status == 403 {
+            failures.push(format!("{path} with a LiveKit grant: {status}"));
+        }
+    }
+    assert!(failures.is_empty(), "LiveKit-token routes:\n{}", failures.join("\n"));
 }

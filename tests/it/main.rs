@@ -24,3 +24,4 @@ mod ws_authz;
 mod log_secrets;
 mod security;
 mod publish_rights;
+mod livekit;
