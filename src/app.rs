@@ -36,6 +36,8 @@ pub struct AppState {
     pub sfu: crate::sfu::Sfu,
     /// Live commerce: pinned products, flash sales, one-tap reservations (src/live/).
     pub live: crate::live::Live,
+    /// Live analytics per room and minute (src/live/analytics*.rs).
+    pub analytics: crate::live::Analytics,
 }
 
 impl AppState {
@@ -98,8 +100,10 @@ impl Application {
         )
         .await?;
         let live = crate::live::Live::new(store.clone(), hub.clone(), Default::default());
+        let analytics = crate::live::Analytics::new(store.clone(), hub.clone());
         let state = AppState {
             live,
+            analytics,
             sfu,
             tokens: TokenKeys::new(&secrets.jwt_signing_key, settings.auth.access_token_ttl_secs),
             login_limiter: LoginLimiter::new(
@@ -154,6 +158,8 @@ impl Application {
         let hub = self.state.hub.clone();
         let live = self.state.live.clone();
         live.start().await;
+        let analytics = self.state.analytics.clone();
+        analytics.start();
         let router = crate::api::router(self.state);
         // WebSocket connections are told to reconnect elsewhere (3001) as soon as shutdown starts.
         let shutdown = async move {
@@ -166,6 +172,7 @@ impl Application {
         sweeper.abort();
         commerce_sweeper.abort();
         live.stop();
+        analytics.stop();
         result
     }
 }

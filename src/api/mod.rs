@@ -116,6 +116,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::live::http::create_sale, crate::live::http::list_sales))
         .routes(routes!(crate::live::http::reserve))
         .routes(routes!(crate::live::http::checkout_reservation))
+        .routes(routes!(crate::live::analytics_http::room_analytics))
+        .routes(routes!(crate::live::sale_cancel::cancel_sale))
 }
 
 pub fn router(state: AppState) -> Router {
