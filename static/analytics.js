@@ -28,7 +28,7 @@ function chart(minutes, series, format) {
   const w = 300, h = 70, pad = 14;
   const values = minutes.map((m) => m[series.key]);
   const max = Math.max(1, ...values);
-  const step = (w - 2) / Math.max(minutes.length, 1);
+  const step = (w - 2) / Math.max(minutes.length, 15);
   const y = (v) => h - pad - (v / max) * (h - 2 * pad);
   const root = svg("svg", { viewBox: `0 0 ${w} ${h}`, class: "chart", role: "img", "aria-label": `${series.label} per minute, peak ${format(max)}` });
   root.append(svg("line", { x1: 0, y1: h - pad, x2: w, y2: h - pad, stroke: "#2a2f3a" }));

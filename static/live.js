@@ -17,7 +17,7 @@ const needSignIn = () => {
   say($("#signin-status"), "Sign in to buy.");
   $("#email").focus();
 };
-const commerce = new LiveCommerce(room, $("#pinned"), { onBuy: buyNow, onNeedSignIn: needSignIn });
+const commerce = new LiveCommerce(room, $("#pinned"), { onBuy: buyNow, onNeedSignIn: needSignIn, overlay: $("#pinned-overlay") });
 
 /// Buy now on a pinned card: a one-tap reservation during a flash sale, else the cart.
 async function buyNow({ product, variant, sale }) {
@@ -184,7 +184,7 @@ async function main() {
       say($("#chat-status"), err.message, "error");
     }
   });
-  mountCart(() => {});
+  mountCart(() => commerce.clearHolds());
   mountSignIn((s) => {
     $("#chat-form").hidden = !s;
     connectHub(s);

@@ -43,11 +43,23 @@ async function hasAuctions() {
   return auctionsAvailable;
 }
 
+/// Folds an auction.* event into `map` (id -> auction). The data is the auction
+/// itself, or carries it as `auction`, or names it as `auction_id` with the changed fields.
+export function mergeAuction(map, kind, d) {
+  const patch = { ...d, ...(d.auction || {}) };
+  const id = patch.id || d.auction_id;
+  if (!id) return;
+  const status = kind === "auction.ended" ? "ended" : kind === "auction.cancelled" ? "cancelled" : patch.status;
+  map.set(id, { ...(map.get(id) || {}), ...patch, id, ...(status ? { status } : {}) });
+}
+
 export class LiveCommerce {
   /// onBuy({variant, sale, product}) is called by Buy now; it returns a promise.
-  constructor(room, box, { onBuy, onNeedSignIn }) {
+  /// `overlay` (optional) shows the first card over the video on phones.
+  constructor(room, box, { onBuy, onNeedSignIn, overlay }) {
     this.room = room;
     this.box = box;
+    this.overlay = overlay;
     this.onBuy = onBuy;
     this.onNeedSignIn = onNeedSignIn;
     this.cards = new Map(); // product_id -> card
@@ -103,10 +115,9 @@ export class LiveCommerce {
         break;
       case "auction.started":
       case "auction.bid":
-        if (d.id) this.auctions.set(d.id, { ...(this.auctions.get(d.id) || {}), ...d });
-        break;
       case "auction.ended":
-        if (d.id) this.auctions.set(d.id, { ...(this.auctions.get(d.id) || {}), ...d, status: "ended" });
+      case "auction.cancelled":
+        mergeAuction(this.auctions, event.kind, d);
         break;
       default:
         return;
@@ -141,6 +152,12 @@ export class LiveCommerce {
     this.render();
   }
 
+  /// The held units were paid for (or given up).
+  clearHolds() {
+    this.held.clear();
+    this.render();
+  }
+
   render() {
     const cards = [...this.cards.values()];
     const auctions = [...this.auctions.values()].filter((a) => a.status !== "cancelled");
@@ -149,6 +166,12 @@ export class LiveCommerce {
     for (const card of cards) list.append(this.cardNode(card));
     for (const a of auctions) list.append(this.auctionNode(a));
     this.box.replaceChildren(el("h2", { id: "pinned-h", text: "Pinned now" }), list);
+    if (this.overlay) {
+      // Phones: the card on sale (else the first) also floats over the video.
+      const first = cards.find((c) => c.variants.some((v) => this.saleOf(v.variant_id))) || cards[0];
+      this.overlay.replaceChildren(...(first ? [this.cardNode(first)] : []));
+      this.overlay.hidden = !first;
+    }
     this.tick();
   }
 
@@ -266,12 +289,18 @@ export class LiveCommerce {
   /// Countdowns, from the server's deadlines (no per-second events are sent).
   tick() {
     const now = serverNow();
-    for (const node of this.box.querySelectorAll(".countdown[data-sale-id]")) {
+    const expired = [...this.held].filter(([, until]) => until <= now);
+    if (expired.length) {
+      expired.forEach(([variant]) => this.held.delete(variant));
+      return this.render();
+    }
+    const nodes = (sel) => [...this.box.querySelectorAll(sel), ...(this.overlay ? this.overlay.querySelectorAll(sel) : [])];
+    for (const node of nodes(".countdown[data-sale-id]")) {
       const sale = this.sales.get(node.dataset.saleId);
       if (!sale) continue;
       node.textContent = sale.phase === "scheduled" ? `Flash sale starts in ${countdown(sale.starts_at - now)}` : `Flash sale ends in ${countdown(sale.ends_at - now)}`;
     }
-    for (const node of this.box.querySelectorAll(".countdown[data-ends-at]")) {
+    for (const node of nodes(".countdown[data-ends-at]")) {
       node.textContent = `Ends in ${countdown(Number(node.dataset.endsAt) - now)}`;
     }
   }

@@ -3,6 +3,7 @@
 // auction form (shown only when the server has the auctions API).
 
 import { $, api, el, money, say } from "/static/common.js";
+import { mergeAuction } from "/static/live_commerce.js";
 
 const roomPath = (room) => `/api/v1/rooms/${encodeURIComponent(room)}`;
 
@@ -148,7 +149,8 @@ export class SaleControls {
       case "auction.started":
       case "auction.bid":
       case "auction.ended":
-        if (d.id) this.auctions.set(d.id, { ...(this.auctions.get(d.id) || {}), ...d, ...(event.kind === "auction.ended" ? { status: "ended" } : {}) });
+      case "auction.cancelled":
+        mergeAuction(this.auctions, event.kind, d);
         this.renderAuctions();
         return;
       default:

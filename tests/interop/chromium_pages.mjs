@@ -62,7 +62,7 @@ async function screenshots(page, name) {
   for (const [size, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
     await page.setViewportSize(viewport);
     await page.waitForTimeout(300);
-    await page.screenshot({ path: path.join(shots, `${name}-${size}.png`) });
+    await page.screenshot({ path: path.join(shots, `${name}-${size}.png`), fullPage: true });
   }
   await page.setViewportSize({ width: 1280, height: 800 });
 }

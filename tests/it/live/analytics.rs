@@ -85,7 +85,7 @@ async fn the_seller_is_pushed_the_running_minute_on_their_own_channel() {
     let sale = immediate_sale(&app, &seller, &variant, 10, 2).await;
     let me = get(&app, &seller, "/api/v1/me").await;
     let mut ws = WsClient::connect(&app, Some(&seller)).await;
-    ws.subscribe(&format!("user:{}", me["id"].as_str().unwrap()), None).await;
+    ws.subscribe(&format!("user:{}", me["user"]["id"].as_str().unwrap()), None).await;
     go_on_air(&app).await;
     tracked(&app, &seller).await;
     let buyer = buyer(&app, "bea@example.com").await;
