@@ -111,6 +111,7 @@ export class SaleControls {
     const doc = await api("GET", "/api/openapi.json").catch(() => ({}));
     const auctions = Boolean(doc.paths && doc.paths["/api/v1/rooms/{room}/auctions"]);
     $("#auction-form").hidden = !auctions;
+    $("#auction-unavailable").hidden = auctions;
     if (auctions) {
       const list = await api("GET", `${roomPath(room)}/auctions`).catch(() => ({ items: [] }));
       this.auctions = new Map((list.items || []).map((a) => [a.id, a]));

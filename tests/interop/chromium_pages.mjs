@@ -59,6 +59,7 @@ async function signIn(page, who) {
 }
 
 async function screenshots(page, name) {
+  await page.bringToFront(); // background pages do not paint their <video>
   for (const [size, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
     await page.setViewportSize(viewport);
     await page.waitForTimeout(300);
