@@ -40,6 +40,8 @@ pub struct AppState {
     pub admission: crate::admission::Admission,
     /// LiveKit RoomService state and webhooks (src/livekit/).
     pub livekit_rooms: crate::livekit::LiveKitRooms,
+    /// Live analytics per room and minute (src/live/analytics*.rs).
+    pub analytics: crate::live::Analytics,
 }
 
 impl AppState {
@@ -101,10 +103,12 @@ impl Application {
         let live = crate::live::Live::new(store.clone(), hub.clone(), Default::default());
         let livekit_keys = LiveKitKeys::new(api_keys);
         let livekit_rooms = crate::livekit::LiveKitRooms::new(store.clone(), &settings.livekit, &livekit_keys);
+        let analytics = crate::live::Analytics::new(store.clone(), hub.clone());
         let state = AppState {
             admission: crate::admission::Admission::new(&settings.admission),
             livekit_rooms,
             live,
+            analytics,
             sfu,
             tokens: TokenKeys::new(&secrets.jwt_signing_key, settings.auth.access_token_ttl_secs),
             login_limiter: LoginLimiter::new(
@@ -160,6 +164,8 @@ impl Application {
         let live = self.state.live.clone();
         live.start().await;
         let livekit_tasks = crate::livekit::LiveKitRooms::start(&self.state);
+        let analytics = self.state.analytics.clone();
+        analytics.start();
         let router = crate::api::router(self.state);
         // WebSocket connections are told to reconnect elsewhere (3001) as soon as shutdown starts.
         let shutdown = async move {
@@ -173,6 +179,7 @@ impl Application {
         commerce_sweeper.abort();
         live.stop();
         livekit_tasks.iter().for_each(|t| t.abort());
+        analytics.stop();
         result
     }
 }

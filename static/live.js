@@ -4,7 +4,8 @@
 import { $, api, el, lastPathSegment, mountSignIn, say, session } from "/static/common.js";
 import { Hub } from "/static/hub.js";
 import { play } from "/static/rtc.js";
-import { mountCart, mountProducts, showConfirmation } from "/static/shopping.js";
+import { LiveCommerce, clock } from "/static/live_commerce.js";
+import { buy, heldReservation, holdReservation, mountCart, mountProducts, openCart, showConfirmation } from "/static/shopping.js";
 
 const room = lastPathSegment();
 const video = $("#video");
@@ -12,6 +13,26 @@ let player = null;
 let retryTimer = null;
 let hub = null;
 const shown = new Set();
+const needSignIn = () => {
+  say($("#signin-status"), "Sign in to buy.");
+  $("#email").focus();
+};
+const commerce = new LiveCommerce(room, $("#pinned"), { onBuy: buyNow, onNeedSignIn: needSignIn, overlay: $("#pinned-overlay") });
+
+/// Buy now on a pinned card: a one-tap reservation during a flash sale, else the cart.
+async function buyNow({ product, variant, sale }) {
+  const held = heldReservation();
+  if (held && held.variant_id === variant.variant_id && held.reserved_until > Date.now() - 1000) return openCart();
+  if (!sale) return buy(variant.variant_id);
+  try {
+    const ack = await api("POST", `/api/v1/rooms/${encodeURIComponent(room)}/sales/${encodeURIComponent(sale.sale_id)}/reserve`, { quantity: 1 });
+    commerce.hold(variant.variant_id, ack.reserved_until);
+    await holdReservation({ ...ack, room, title: product.title, variant_id: variant.variant_id }, clock);
+  } catch (err) {
+    await openCart();
+    say($("#cart-status"), err.message, "error");
+  }
+}
 
 function setState(text, live) {
   say($("#stream-state"), text, live ? "live" : "info");
@@ -73,6 +94,7 @@ function onRoomEvent(event) {
   const d = event.data;
   switch (event.kind) {
     case "snapshot":
+      commerce.onEvent(event);
       if (d.room) $("#room-title").textContent = d.room.title;
       if (d.presence) setViewers(d.presence.viewers);
       for (const m of d.chat || []) addChat(m);
@@ -98,7 +120,8 @@ function onRoomEvent(event) {
     case "subscribe_failed":
       say($("#chat-status"), d.message, "error");
       break;
-    // LIVE COMMERCE SLOT: product.pinned, sale.*, auction.* events are handled on the live-commerce branch.
+    default:
+      commerce.onEvent(event);
   }
 }
 
@@ -117,8 +140,11 @@ function burst(counts) {
 }
 
 function onUserEvent(event) {
-  if (event.kind === "order.updated" && event.data && event.data.status) {
-    say($("#cart-status"), `Order update: ${event.data.status.replace("_", " ")}`);
+  const d = event.data || {};
+  if (event.kind === "order.updated" && d.status) {
+    say($("#cart-status"), `Order update: ${d.status.replace("_", " ")}`);
+    const line = document.querySelector(`#confirmation .order[data-order-id="${CSS.escape(d.order_id || d.id || "")}"]`);
+    if (line) line.dataset.status = d.status;
   }
 }
 
@@ -127,7 +153,12 @@ function connectHub(s) {
   shown.clear();
   $("#chat").replaceChildren();
   $("#chat-overlay").replaceChildren();
-  hub = new Hub(s && s.token, { onStatus: (st) => st === "reconnecting" && say($("#chat-status"), "Chat reconnecting…") });
+  hub = new Hub(s && s.token, {
+    onStatus: (st) => {
+      if (st === "reconnecting") say($("#chat-status"), "Reconnecting to the chat…", "error");
+      else if (st === "connected" && $("#chat-status").dataset.kind === "error") say($("#chat-status"), "");
+    },
+  });
   hub.subscribe(`room:${room}`, onRoomEvent);
   if (s) hub.subscribe(`user:${s.user.id}`, onUserEvent);
 }
@@ -153,7 +184,7 @@ async function main() {
       say($("#chat-status"), err.message, "error");
     }
   });
-  mountCart(() => {});
+  mountCart(() => commerce.clearHolds());
   mountSignIn((s) => {
     $("#chat-form").hidden = !s;
     connectHub(s);
@@ -163,7 +194,7 @@ async function main() {
     const shop = await api("GET", `/api/v1/rooms/${encodeURIComponent(room)}/shop`);
     $("#shop-link").textContent = shop.name;
     $("#shop-link").href = `/shop/${shop.slug}`;
-    await mountProducts(shop.slug, $("#products"), { onNeedSignIn: () => { say($("#signin-status"), "Sign in to buy."); $("#email").focus(); } });
+    await mountProducts(shop.slug, $("#products"), { onNeedSignIn: needSignIn });
   } catch (err) {
     $("#products").replaceChildren(el("li", { class: "muted", text: err.code === "room_not_found" ? "No room has this name." : err.message }));
   }

@@ -3,9 +3,43 @@
 
 import { $, api, el, lastPathSegment, mountSignIn, say } from "/static/common.js";
 import { Hub } from "/static/hub.js";
+import { AnalyticsPanel } from "/static/analytics.js";
+import { PinPicker } from "/static/studio_commerce.js";
 
 const room = lastPathSegment();
 let hub = null;
+let analytics = null;
+const pins = new PinPicker($("#pick-list"), $("#action-status"));
+const chatters = new Map(); // user_id -> {name, count}
+
+function noteChatter(m) {
+  const c = chatters.get(m.user_id) || { name: m.author, count: 0 };
+  c.count += 1;
+  chatters.set(m.user_id, c);
+  const list = $("#chatters");
+  list.replaceChildren(
+    ...[...chatters.values()].sort((a, b) => b.count - a.count).slice(0, 40).map((c) => el("li", { text: `${c.name} · ${c.count}` })),
+  );
+}
+
+async function loadHeld() {
+  try {
+    const r = await hub.request({ type: "moderation.held", room });
+    $("#held").replaceChildren(
+      ...(r.messages.length ? r.messages : [null]).map((m) =>
+        m
+          ? el("li", { "data-message-id": m.id }, el("strong", { text: m.author + " " }), el("span", { text: m.text + " " }),
+              el("button", { type: "button", class: "secondary", "aria-label": `Approve message from ${m.author}`, text: "Approve",
+                onclick: () => moderate("approve_message", { message_id: m.id }, `Approved a message from ${m.author}.`).then(loadHeld) }),
+              el("button", { type: "button", class: "danger", "aria-label": `Reject message from ${m.author}`, text: "Reject",
+                onclick: () => moderate("delete_message", { message_id: m.id }, `Rejected a message from ${m.author}.`).then(loadHeld) }))
+          : el("li", { class: "muted", text: "Nothing waiting." }),
+      ),
+    );
+  } catch (err) {
+    say($("#action-status"), err.message, "error");
+  }
+}
 
 async function moderate(action, extra, what) {
   try {
@@ -19,6 +53,7 @@ async function moderate(action, extra, what) {
 
 function addChat(m) {
   if (document.querySelector(`#chat [data-message-id="${CSS.escape(m.id)}"]`)) return;
+  noteChatter(m);
   const who = m.author;
   $("#chat").append(
     el(
@@ -56,6 +91,7 @@ function setPresence(p) {
 
 function onRoomEvent(event) {
   const d = event.data;
+  pins.onEvent(event);
   switch (event.kind) {
     case "snapshot":
       $("#chat").replaceChildren();
@@ -107,7 +143,15 @@ function onSession(s) {
   if (!s) return;
   hub = new Hub(s.token);
   hub.subscribe(`room:${room}`, onRoomEvent);
+  hub.subscribe(`user:${s.user.id}`, (e) => e.kind === "analytics.minute" && analytics && analytics.onPush(e.data));
   loadLog();
+  loadHeld();
+  if (analytics) analytics.stop();
+  analytics = new AnalyticsPanel($("#analytics"), room);
+  analytics.start();
+  api("GET", `/api/v1/rooms/${encodeURIComponent(room)}/shop`)
+    .then((shop) => pins.load(room, shop.slug))
+    .catch((err) => say($("#action-status"), err.message, "error"));
 }
 
 function main() {
@@ -117,6 +161,12 @@ function main() {
     moderate("slow_mode", { seconds }, seconds ? `Slow mode on: ${seconds} s.` : "Slow mode off.");
   });
   $("#log-refresh").addEventListener("click", loadLog);
+  $("#words-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const words = $("#words").value.split(",").map((w) => w.trim()).filter(Boolean);
+    const mode = $("#words-mode").value;
+    moderate("blocked_words", { words, mode }, words.length ? `Filtering ${words.length} word(s): ${mode === "hold" ? "held for review" : "refused"}.` : "Keyword filter cleared.");
+  });
   mountSignIn(onSession);
 }
 

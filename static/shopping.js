@@ -34,7 +34,22 @@ export async function mountProducts(shopSlug, list, { onNeedSignIn }) {
   }
 }
 
-async function buy(variantId) {
+/// A one-tap reservation held for this buyer ({reservation_id, title, unit_price, currency, quantity, reserved_until}),
+/// paid from the drawer before the cart.
+let reservation = null;
+let describeUntil = (ms) => new Date(ms).toLocaleTimeString();
+
+export function holdReservation(r, formatUntil) {
+  reservation = r;
+  if (formatUntil) describeUntil = formatUntil;
+  return openCart();
+}
+
+export function heldReservation() {
+  return reservation;
+}
+
+export async function buy(variantId) {
   const status = $("#cart-status");
   try {
     await api("PUT", `/api/v1/cart/items/${encodeURIComponent(variantId)}`, { quantity: 1 });
@@ -53,6 +68,17 @@ export async function openCart() {
   const cart = await api("GET", "/api/v1/cart");
   const lines = $("#cart-lines");
   lines.replaceChildren();
+  if (reservation) {
+    lines.append(
+      el(
+        "li",
+        { class: "reserved-line" },
+        el("span", { text: `${reservation.quantity} × ${reservation.title}` }),
+        el("span", { text: money(reservation.unit_price * reservation.quantity, reservation.currency) }),
+      ),
+      el("li", { class: "held", role: "status", text: `Held for you until ${describeUntil(reservation.reserved_until)}` }),
+    );
+  }
   let total = "";
   for (const group of cart.groups) {
     for (const item of group.items) {
@@ -60,9 +86,10 @@ export async function openCart() {
     }
     total = money(group.total, group.currency);
   }
-  $("#cart-total").textContent = cart.item_count ? `Total ${total} (shipping included)` : "Your cart is empty.";
-  $("#checkout").disabled = !cart.item_count;
-  $("#checkout-form").hidden = !cart.item_count;
+  const payable = cart.item_count || reservation;
+  $("#cart-total").textContent = reservation ? "Pay now to keep your reserved item." : cart.item_count ? `Total ${total} (shipping included)` : "Your cart is empty.";
+  $("#checkout").disabled = !payable;
+  $("#checkout-form").hidden = !payable;
   $("#card-number").focus();
 }
 
@@ -76,20 +103,29 @@ export function mountCart(onOrder) {
     button.disabled = true;
     say(status, "Paying…");
     try {
-      const result = await api(
+      const orders = reservation ? [await payReservation($("#card-number").value)] : (await api(
         "POST",
         "/api/v1/checkout",
         { payment: { card_number: $("#card-number").value } },
         { "idempotency-key": crypto.randomUUID() },
-      );
+      )).orders;
       say(status, "");
-      showConfirmation(result.orders);
-      onOrder(result.orders);
+      showConfirmation(orders);
+      onOrder(orders);
     } catch (err) {
       say(status, err.message, "error");
       button.disabled = false;
     }
   });
+}
+
+/// Turns the held reservation into an order at the sale price, then pays it.
+async function payReservation(card) {
+  const r = reservation;
+  const order = await api("POST", `/api/v1/rooms/${encodeURIComponent(r.room)}/reservations/${encodeURIComponent(r.reservation_id)}/checkout`);
+  const paid = await api("POST", `/api/v1/orders/${encodeURIComponent(order.order_id)}/pay`, { card_number: card }, { "idempotency-key": crypto.randomUUID() });
+  reservation = null;
+  return paid.order;
 }
 
 export function showConfirmation(orders) {

@@ -4,6 +4,8 @@
 import { $, api, el, mountSignIn, say } from "/static/common.js";
 import { Hub } from "/static/hub.js";
 import { publish } from "/static/rtc.js";
+import { AnalyticsPanel } from "/static/analytics.js";
+import { PinPicker, SaleControls } from "/static/studio_commerce.js";
 
 let preview = null; // MediaStream
 let publisher = null;
@@ -11,6 +13,9 @@ let hub = null;
 let currentRoom = null;
 let statsTimer = null;
 let lastBytes = null;
+let analytics = null;
+let pins = null;
+let sales = null;
 
 async function loadShops() {
   const me = await api("GET", "/api/v1/me");
@@ -43,11 +48,24 @@ function selectRoom() {
   $("#moderate-link").href = room ? `/moderate/${room}` : "#";
   $("#stream-key-box").hidden = true;
   $("#chat").replaceChildren();
-  if (room && hub) hub.subscribe(`room:${room}`, onRoomEvent);
+  if (analytics) analytics.stop();
+  analytics = null;
+  $("#analytics").hidden = true;
+  if (!room) return;
+  if (hub) hub.subscribe(`room:${room}`, onRoomEvent);
+  analytics = new AnalyticsPanel($("#analytics"), room);
+  analytics.start();
+  const status = $("#commerce-status");
+  pins
+    .load(room, $("#shop").value)
+    .then((products) => sales.load(room, products))
+    .catch((err) => say(status, err.message, "error"));
 }
 
 function onRoomEvent(event) {
   const d = event.data;
+  pins.onEvent(event);
+  sales.onEvent(event);
   if (event.kind === "snapshot") {
     $("#chat").replaceChildren();
     if (d.presence) setPresence(d.presence);
@@ -157,11 +175,27 @@ function onSession(s) {
   currentRoom = null;
   if (!s) return;
   hub = new Hub(s.token);
+  hub.subscribe(`user:${s.user.id}`, (e) => e.kind === "analytics.minute" && analytics && analytics.onPush(e.data));
   loadShops().catch((err) => say($("#room-status"), err.message, "error"));
   if (!preview) startPreview();
 }
 
+async function newStreamKey() {
+  if (!currentRoom) return;
+  try {
+    const r = await api("POST", `/api/v1/rooms/${encodeURIComponent(currentRoom)}/stream-key`);
+    $("#stream-key").textContent = r.stream_key;
+    $("#stream-key-box").hidden = false;
+    say($("#room-status"), "New stream key issued; the old one no longer works. Paste it into OBS now: it is shown only once.");
+  } catch (err) {
+    say($("#room-status"), err.message, "error");
+  }
+}
+
 function main() {
+  pins = new PinPicker($("#pick-list"), $("#commerce-status"));
+  sales = new SaleControls($("#commerce-status"));
+  $("#new-key").addEventListener("click", newStreamKey);
   $("#shop").addEventListener("change", () => loadRooms());
   $("#room").addEventListener("change", selectRoom);
   $("#camera").addEventListener("change", startPreview);

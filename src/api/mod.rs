@@ -118,6 +118,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::live::http::reserve))
         .routes(routes!(crate::live::http::checkout_reservation))
         .routes(routes!(crate::livekit::http::room_service))
+        .routes(routes!(crate::live::analytics_http::room_analytics))
+        .routes(routes!(crate::live::sale_cancel::cancel_sale))
 }
 
 pub fn router(state: AppState) -> Router {

@@ -53,7 +53,7 @@ async fn visible_room(state: &AppState, caller: &MaybeAuthUser, name: &str) -> R
 }
 
 /// The room's seller or moderator (or an admin) controls what is pinned.
-async fn require_room_staff(state: &AppState, caller: &AuthUser, room: &RoomRow) -> Result<(), ApiError> {
+pub(crate) async fn require_room_staff(state: &AppState, caller: &AuthUser, room: &RoomRow) -> Result<(), ApiError> {
     if caller.is_admin || state.store.room_rights(room, &caller.user_id).await?.can_moderate() {
         return Ok(());
     }

@@ -5,15 +5,21 @@
 //! money, the hub for fan-out, a timer task driven by `next_deadline()`) live
 //! elsewhere; the SQL store stays the arbiter of quantities and caps.
 
+pub mod analytics;
+pub mod analytics_http;
+pub mod analytics_runtime;
+pub mod analytics_store;
 pub mod auction;
 pub mod cards;
 pub mod coalesce;
 pub mod flash_sale;
 pub mod http;
 pub mod runtime;
+pub mod sale_cancel;
 pub mod stock_band;
 pub mod store;
 
+pub use analytics_runtime::Analytics;
 pub use runtime::{Live, LiveConfig};
 
 /// Unix milliseconds: the one representation of instants in the engines.

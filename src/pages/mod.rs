@@ -23,6 +23,9 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("moderate.js", "text/javascript; charset=utf-8", include_str!("../../static/moderate.js")),
     ("shop.js", "text/javascript; charset=utf-8", include_str!("../../static/shop.js")),
     ("shopping.js", "text/javascript; charset=utf-8", include_str!("../../static/shopping.js")),
+    ("analytics.js", "text/javascript; charset=utf-8", include_str!("../../static/analytics.js")),
+    ("live_commerce.js", "text/javascript; charset=utf-8", include_str!("../../static/live_commerce.js")),
+    ("studio_commerce.js", "text/javascript; charset=utf-8", include_str!("../../static/studio_commerce.js")),
 ];
 
 const LIVE: &str = include_str!("../../static/live.html");

@@ -1,8 +1,10 @@
 // End to end through the three pages in headless Chromium with the fake camera:
-// a seller goes live from /studio, a viewer on /live/{room} sees the video play,
-// chats, buys a product and sees the order confirmed; a moderator on
-// /moderate/{room} deletes the viewer's message and it disappears for the viewer;
-// the studio's viewer count goes up. Fails on any page error or console error.
+// a seller goes live from /studio, pins a product and starts a flash sale there;
+// a viewer on /live/{room} sees the video play and the pinned card with its sale
+// price and countdown, chats, taps Buy now (held for them), pays and sees the order
+// confirmed; the studio's viewer count and analytics (orders, GMV) follow; a
+// moderator on /moderate/{room} deletes the viewer's message and it disappears for
+// the viewer. Fails on any page error or console error.
 // Screenshots of every page at desktop and phone sizes go to $SCREENSHOTS.
 //
 // Usage: node chromium_pages.mjs BASE_URL   (run from a dir whose node_modules has
@@ -57,10 +59,11 @@ async function signIn(page, who) {
 }
 
 async function screenshots(page, name) {
+  await page.bringToFront(); // background pages do not paint their <video>
   for (const [size, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
     await page.setViewportSize(viewport);
     await page.waitForTimeout(300);
-    await page.screenshot({ path: path.join(shots, `${name}-${size}.png`) });
+    await page.screenshot({ path: path.join(shots, `${name}-${size}.png`), fullPage: true });
   }
   await page.setViewportSize({ width: 1280, height: 800 });
 }
@@ -110,6 +113,18 @@ async function main() {
     console.log("  studio: live over WHIP");
     // The studio's own connection counts once presence settles; the viewer must add to it.
     await studio.waitForFunction(() => Number(document.querySelector("#viewer-count").textContent) >= 1, null, WAIT);
+
+    // The seller pins the product and starts a flash sale from the studio.
+    await studio.click(`#pick-list li[data-product-id="${product.id}"] button.pin`);
+    await studio.waitForSelector(`#pick-list li[data-product-id="${product.id}"] button.unpin`, WAIT);
+    await studio.selectOption("#sale-variant", product.variants[0].id);
+    await studio.fill("#sale-price", "29.00");
+    await studio.fill("#sale-quantity", "5");
+    await studio.fill("#sale-cap", "1");
+    await studio.fill("#sale-duration", "600");
+    await studio.click("#start-sale");
+    await studio.waitForSelector("#open-sales li[data-sale-id]", WAIT);
+    console.log("  studio: pinned the product, flash sale started");
     await studio.waitForTimeout(1500);
     const before = Number(await studio.textContent("#viewer-count"));
 
@@ -125,28 +140,40 @@ async function main() {
       return v.getVideoPlaybackQuality().totalVideoFrames >= f.frames + 30 && v.currentTime > f.t;
     }, first, WAIT);
     console.log(`  viewer: video playing (${first.frames}+ frames decoded, currentTime advancing)`);
-    await live.waitForSelector(".product .buy", WAIT);
+
+    // The pinned card shows the sale price and a countdown from the server's deadline.
+    const card = `#pinned .pinned-card[data-product-id="${product.id}"]`;
+    await live.waitForSelector(`${card} .countdown:has-text("Flash sale ends in")`, WAIT);
+    const price = await live.textContent(`${card} .price`);
+    if (!price.includes("29")) throw new Error(`the pinned card shows ${price}, not the sale price`);
+    console.log(`  viewer: pinned card at ${price}, ${await live.textContent(`${card} .countdown`)}`);
     await screenshots(live, "live-signed-out");
 
     // The studio sees the viewer.
     await studio.waitForFunction((n) => Number(document.querySelector("#viewer-count").textContent) > n, before, WAIT);
     console.log(`  studio: viewer count went from ${before} to ${await studio.textContent("#viewer-count")}`);
 
-    // The viewer signs in, chats, buys.
+    // The viewer signs in, chats, taps Buy now on the pinned card, pays.
     await signIn(live, viewer);
     const text = `is the M size back? ${suffix}`;
     await live.fill("#chat-text", text);
     await live.click('#chat-form button[type="submit"]');
     await live.waitForSelector(`#chat li:has-text("${text}")`, WAIT);
     await studio.waitForSelector(`#chat li:has-text("${text}")`, WAIT);
-    await live.click(".product .buy");
+    await live.click(`${card} .buy-now`);
+    await live.waitForSelector(`${card} .held:has-text("Held for you until")`, WAIT);
     await live.waitForSelector("#cart:not([hidden]) #checkout:not([disabled])", WAIT);
-    await screenshots(live, "live-cart");
+    console.log(`  viewer: ${await live.textContent(`${card} .held`)}`);
+    await screenshots(live, "live-held");
     await live.click("#checkout");
     await live.waitForSelector('#confirmation .order[data-status="paid"]', WAIT);
     console.log(`  viewer: ${await live.textContent("#confirmation .order")}`);
     await screenshots(live, "live-order-confirmed");
     await live.click("#cart-close");
+
+    // The studio's analytics count the order (pushed on the seller's own channel).
+    await studio.waitForFunction(() => document.querySelector("#analytics .an-orders")?.textContent === "1", null, WAIT);
+    console.log(`  studio: analytics show 1 order, GMV ${await studio.textContent("#analytics .an-gmv")}`);
 
     // A moderator deletes the viewer's message; it disappears on the viewer's page.
     const panel = await openPage(browser, "moderator", `/moderate/${room}`);
@@ -154,6 +181,8 @@ async function main() {
     await signIn(panel, moderator);
     const line = panel.locator("#chat li", { hasText: text });
     await line.waitFor(WAIT);
+    await panel.waitForSelector("#analytics:not([hidden]) svg.chart", WAIT);
+    await panel.waitForSelector(`#pick-list li[data-product-id="${product.id}"] button.unpin`, WAIT);
     await screenshots(panel, "moderate");
     await line.locator("button.delete").click();
     await live.waitForFunction((t) => ![...document.querySelectorAll("#chat li, #chat-overlay li")].some((li) => li.textContent.includes(t)), text, WAIT);

@@ -2,7 +2,9 @@
 //! sales driven by server deadlines, and one-tap reservations arbitrated by
 //! the SQL store, on whichever back-ends this run selects.
 
+mod analytics;
 mod pins;
+mod sale_cancel;
 mod sales;
 
 use serde_json::{json, Value};
