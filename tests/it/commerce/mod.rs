@@ -2,7 +2,6 @@
 //! checkout, orders, payments, webhooks, notifications, and the races the
 //! store must win (stock, coupon limits, idempotent retries).
 
-mod bench;
 mod cart;
 mod catalog;
 mod orders;

@@ -1,7 +1,6 @@
 //! The signaling hub (`GET /ws`) with real WebSocket clients against the real
 //! server, on whichever back-ends this run selects.
 
-mod bench;
 mod chat;
 mod client;
 mod fanout;
