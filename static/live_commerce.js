@@ -13,7 +13,7 @@ const syncClock = (serverMs) => {
 };
 
 export function clock(ms) {
-  return new Date(ms - clockOffset).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return new Date(ms - clockOffset).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
 }
 
 function countdown(ms) {
@@ -51,6 +51,18 @@ export function mergeAuction(map, kind, d) {
   if (!id) return;
   const status = kind === "auction.ended" ? "ended" : kind === "auction.cancelled" ? "cancelled" : patch.status;
   map.set(id, { ...(map.get(id) || {}), ...patch, id, ...(status ? { status } : {}) });
+}
+
+/// Folds a sale.* event into `sales` (sale id -> sale, each with `id` and `sale_id`).
+export function foldSale(sales, kind, d) {
+  syncClock(d.server_now);
+  const sale = sales.get(d.sale_id);
+  const patch = (p) => sale && sales.set(d.sale_id, { ...sale, ...p });
+  if (kind === "sale.scheduled") sales.set(d.sale_id, { ...d, id: d.sale_id, sold: 0, phase: d.starts_at <= serverNow() ? "live" : "scheduled" });
+  else if (kind === "sale.started") patch({ phase: "live", ends_at: d.ends_at });
+  else if (kind === "sale.sold_out") patch({ phase: "sold_out" });
+  else if (kind === "sale.back_in_stock") patch({ phase: "live", left: d.left });
+  else if (kind === "sale.ended" || kind === "sale.cancelled") sales.delete(d.sale_id);
 }
 
 export class LiveCommerce {
@@ -96,22 +108,12 @@ export class LiveCommerce {
         }
         break;
       case "sale.scheduled":
-        syncClock(d.server_now);
-        this.sales.set(d.sale_id, { ...d, sold: 0, phase: d.starts_at <= serverNow() ? "live" : "scheduled" });
-        break;
       case "sale.started":
-        syncClock(d.server_now);
-        this.patchSale(d.sale_id, { phase: "live", ends_at: d.ends_at });
-        break;
       case "sale.sold_out":
-        this.patchSale(d.sale_id, { phase: "sold_out" });
-        break;
       case "sale.back_in_stock":
-        this.patchSale(d.sale_id, { phase: "live", left: d.left });
-        break;
       case "sale.ended":
       case "sale.cancelled":
-        this.sales.delete(d.sale_id);
+        foldSale(this.sales, event.kind, d);
         break;
       case "auction.started":
       case "auction.bid":
@@ -123,11 +125,6 @@ export class LiveCommerce {
         return;
     }
     this.render();
-  }
-
-  patchSale(id, patch) {
-    const sale = this.sales.get(id);
-    if (sale) this.sales.set(id, { ...sale, ...patch });
   }
 
   async loadAuctions() {

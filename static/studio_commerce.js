@@ -3,7 +3,7 @@
 // auction form (shown only when the server has the auctions API).
 
 import { $, api, el, money, say } from "/static/common.js";
-import { mergeAuction } from "/static/live_commerce.js";
+import { foldSale, mergeAuction } from "/static/live_commerce.js";
 
 const roomPath = (room) => `/api/v1/rooms/${encodeURIComponent(room)}`;
 
@@ -131,21 +131,15 @@ export class SaleControls {
     const d = event.data || {};
     switch (event.kind) {
       case "snapshot":
-        this.sales = new Map((d.sales || []).map((s) => [s.id, s]));
+        this.sales = new Map((d.sales || []).map((s) => [s.id, { ...s, sale_id: s.id }]));
         break;
       case "sale.scheduled":
-        this.sales.set(d.sale_id, { ...d, id: d.sale_id, phase: "scheduled", sold: 0 });
-        break;
       case "sale.started":
       case "sale.sold_out":
-      case "sale.back_in_stock": {
-        const s = this.sales.get(d.sale_id);
-        if (s) s.phase = event.kind === "sale.sold_out" ? "sold_out" : "live";
-        break;
-      }
+      case "sale.back_in_stock":
       case "sale.ended":
       case "sale.cancelled":
-        this.sales.delete(d.sale_id);
+        foldSale(this.sales, event.kind, d);
         break;
       case "auction.started":
       case "auction.bid":
