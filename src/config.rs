@@ -42,6 +42,8 @@ pub struct Settings {
     pub sfu_max_viewers_per_room: usize,
     /// Signaling hub limits (queues, heartbeats, session re-checks); defaults only for now.
     pub hub: crate::signaling::hub::ShellConfig,
+    /// `None`: order emails go to the log.
+    pub smtp: Option<SmtpSettings>,
 }
 
 #[derive(Clone, Debug)]
@@ -56,6 +58,23 @@ pub struct AuthSettings {
 pub struct ShopSettings {
     /// ISO 4217 code used when a shop does not set its own.
     pub default_currency: String,
+    /// The platform's commission on a completed order, in basis points (`streamcart.shop.platform_fee_bps`).
+    pub platform_fee_bps: u32,
+}
+
+/// Outgoing email for order notifications (`streamcart.smtp`); without it
+/// emails are written to the log.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SmtpSettings {
+    pub host: String,
+    /// Default 587 (STARTTLS); 465 uses implicit TLS; `tls: false` sends in clear (a local relay).
+    pub port: Option<u16>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// `From:` address, e.g. `Streamcart <orders@example.com>`.
+    pub from: String,
+    pub tls: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,8 +121,9 @@ impl Settings {
             max_body_bytes: 1024 * 1024,
             trust_forwarded_for: false,
             sfu_max_viewers_per_room: 1000,
-            shop: ShopSettings { default_currency: "USD".into() },
+            shop: ShopSettings { default_currency: "USD".into(), platform_fee_bps: 500 },
             hub: Default::default(),
+            smtp: None,
         }
     }
 
@@ -239,6 +259,7 @@ struct StreamcartSection {
     auth: AuthSection,
     shop: ShopSection,
     sfu: SfuSection,
+    smtp: Option<SmtpSettings>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -260,6 +281,7 @@ struct AuthSection {
 #[serde(default)]
 struct ShopSection {
     default_currency: Option<String>,
+    platform_fee_bps: Option<u32>,
 }
 
 impl FileConfig {
@@ -340,6 +362,18 @@ impl FileConfig {
                 });
             }
             s.shop.default_currency = currency;
+        }
+        if let Some(bps) = ours.shop.platform_fee_bps {
+            if bps > 10_000 {
+                return Err(ConfigError::Invalid { field: "streamcart.shop.platform_fee_bps", message: format!("{bps} is above 10000 (100 %)") });
+            }
+            s.shop.platform_fee_bps = bps;
+        }
+        if let Some(smtp) = ours.smtp.filter(|m| !m.host.trim().is_empty()) {
+            if !smtp.from.contains('@') {
+                return Err(ConfigError::Invalid { field: "streamcart.smtp.from", message: "the From address must be an email address".into() });
+            }
+            s.smtp = Some(smtp);
         }
         Ok(())
     }

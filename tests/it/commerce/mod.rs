@@ -5,8 +5,12 @@
 mod bench;
 mod cart;
 mod catalog;
+mod money;
 mod orders;
+mod outbox;
 mod races;
+mod shipping;
+mod shops;
 mod stock;
 mod webhook;
 
