@@ -24,14 +24,20 @@ async fn variant(app: &TestApp, seller: &str, price: i64) -> String {
     p["variants"][0]["id"].as_str().unwrap().to_string()
 }
 
-#[tokio::test]
-async fn the_cart_quotes_the_shops_rate_for_the_destination_zone_and_weight_band() {
+/// A shop "acme" with [`rate_card`] and a 30.00 scarf, and a buyer with one in the cart: (app, buyer, scarf).
+async fn buyer_of_a_shop_with_rates() -> (TestApp, String, String) {
     let app = spawn_app().await;
     let seller = seller_with_shop(&app, "sam@example.com", "acme").await;
     assert_eq!(app.client.put(app.url("/api/v1/shops/acme/shipping")).bearer_auth(&seller).json(&rate_card()).send().await.unwrap().status(), 200);
     let scarf = variant(&app, &seller, 3000).await;
     let ann = buyer(&app, "ann@example.com").await;
     add_to_cart(&app, &ann, &scarf, 1).await;
+    (app, ann, scarf)
+}
+
+#[tokio::test]
+async fn the_cart_quotes_the_shops_rate_for_the_destination_zone_and_weight_band() {
+    let (app, ann, scarf) = buyer_of_a_shop_with_rates().await;
 
     let cart = get(&app, &ann, "/api/v1/cart").await;
     assert!(cart["groups"][0]["shipping_problem"].as_str().unwrap().contains("country"), "{cart}");
@@ -48,12 +54,7 @@ async fn the_cart_quotes_the_shops_rate_for_the_destination_zone_and_weight_band
 
 #[tokio::test]
 async fn checkout_charges_the_quoted_shipping_and_refuses_a_country_the_shop_does_not_ship_to() {
-    let app = spawn_app().await;
-    let seller = seller_with_shop(&app, "sam@example.com", "acme").await;
-    assert_eq!(app.client.put(app.url("/api/v1/shops/acme/shipping")).bearer_auth(&seller).json(&rate_card()).send().await.unwrap().status(), 200);
-    let scarf = variant(&app, &seller, 3000).await;
-    let ann = buyer(&app, "ann@example.com").await;
-    add_to_cart(&app, &ann, &scarf, 1).await;
+    let (app, ann, scarf) = buyer_of_a_shop_with_rates().await;
     let res = checkout(&app, &ann, "no-country", None).await;
     assert_eq!(res.status(), 409);
     assert_eq!(error_code(res).await, "shipping_country_required");
