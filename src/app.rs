@@ -152,6 +152,11 @@ impl Application {
 
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let commerce_sweeper = crate::commerce::spawn_sweeper(self.state.store.clone());
+        let mailer = crate::commerce::outbox::Mailer::from_settings(self.state.settings.smtp.as_ref()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "SMTP settings unusable; order emails go to the log");
+            crate::commerce::outbox::Mailer::Log
+        });
+        let email_dispatcher = crate::commerce::outbox::spawn_dispatcher(self.state.store.clone(), mailer);
         let limiter = self.state.login_limiter.clone();
         let sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -177,6 +182,7 @@ impl Application {
             .await;
         sweeper.abort();
         commerce_sweeper.abort();
+        email_dispatcher.abort();
         live.stop();
         livekit_tasks.iter().for_each(|t| t.abort());
         analytics.stop();

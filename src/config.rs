@@ -48,6 +48,8 @@ pub struct Settings {
     pub sfu_max_publisher_bitrate_kbps: u32,
     /// Signaling hub limits (queues, heartbeats, session re-checks); defaults only for now.
     pub hub: crate::signaling::hub::ShellConfig,
+    /// `None`: order emails go to the log.
+    pub smtp: Option<SmtpSettings>,
     /// Origins whose pages may call `/api/` from a browser (CORS); empty: same origin only.
     pub cors_allowed_origins: Vec<String>,
     /// Load shedding and connection caps (`streamcart.admission`; src/admission).
@@ -79,6 +81,23 @@ pub struct AuthSettings {
 pub struct ShopSettings {
     /// ISO 4217 code used when a shop does not set its own.
     pub default_currency: String,
+    /// The platform's commission on a completed order, in basis points (`streamcart.shop.platform_fee_bps`).
+    pub platform_fee_bps: u32,
+}
+
+/// Outgoing email for order notifications (`streamcart.smtp`); without it
+/// emails are written to the log.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SmtpSettings {
+    pub host: String,
+    /// Default 587 (STARTTLS); 465 uses implicit TLS; `tls: false` sends in clear (a local relay).
+    pub port: Option<u16>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// `From:` address, e.g. `Streamcart <orders@example.com>`.
+    pub from: String,
+    pub tls: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,8 +146,9 @@ impl Settings {
             sfu_max_viewers_per_room: 1000,
             sfu_replace_publisher: false,
             sfu_max_publisher_bitrate_kbps: 0,
-            shop: ShopSettings { default_currency: "USD".into() },
+            shop: ShopSettings { default_currency: "USD".into(), platform_fee_bps: 500 },
             hub: Default::default(),
+            smtp: None,
             admission: Default::default(),
             cors_allowed_origins: Vec::new(),
             livekit: LiveKitSettings::default(),
@@ -291,6 +311,7 @@ struct StreamcartSection {
     auth: AuthSection,
     shop: ShopSection,
     sfu: SfuSection,
+    smtp: Option<SmtpSettings>,
     livekit: LiveKitSection,
     admission: AdmissionSection,
     cors_allowed_origins: Vec<String>,
@@ -361,6 +382,7 @@ struct AuthSection {
 #[serde(default)]
 struct ShopSection {
     default_currency: Option<String>,
+    platform_fee_bps: Option<u32>,
 }
 
 impl FileConfig {
@@ -463,6 +485,18 @@ impl FileConfig {
                 });
             }
             s.shop.default_currency = currency;
+        }
+        if let Some(bps) = ours.shop.platform_fee_bps {
+            if bps > 10_000 {
+                return Err(ConfigError::Invalid { field: "streamcart.shop.platform_fee_bps", message: format!("{bps} is above 10000 (100 %)") });
+            }
+            s.shop.platform_fee_bps = bps;
+        }
+        if let Some(smtp) = ours.smtp.filter(|m| !m.host.trim().is_empty()) {
+            if !smtp.from.contains('@') {
+                return Err(ConfigError::Invalid { field: "streamcart.smtp.from", message: "the From address must be an email address".into() });
+            }
+            s.smtp = Some(smtp);
         }
         Ok(())
     }

@@ -43,9 +43,12 @@ pub struct CartGroupView {
     pub discount: i64,
     /// Placeholder: prices are tax-inclusive for now.
     pub tax: i64,
-    /// Quote from the shop's rate card (flat first kilogram, per extra kilogram, free from a threshold).
+    /// Quote from the shop's rate card (its zone for `ship_to_country` × the parcel's weight band, free from its
+    /// threshold); shops without a card charge a flat first kilogram plus each extra kilogram, free from 100.00.
     pub shipping: i64,
     pub total: i64,
+    /// Why this shop cannot ship here (checkout is refused until it is resolved).
+    pub shipping_problem: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -63,6 +66,8 @@ pub struct CartView {
     pub groups: Vec<CartGroupView>,
     pub coupon: Option<CartCouponView>,
     pub item_count: i64,
+    /// Set with `PUT /api/v1/cart/shipping`.
+    pub ship_to_country: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -146,6 +151,7 @@ fn group_view(g: PlannedGroup) -> CartGroupView {
         tax: g.totals.tax,
         shipping: g.totals.shipping,
         total: g.totals.total,
+        shipping_problem: g.shipping_problem.map(|p| p.to_string()),
     }
 }
 
@@ -159,7 +165,8 @@ pub async fn cart_view(state: &AppState, user_id: &str) -> Result<CartView, ApiE
         },
         None => (None, None),
     };
-    let (groups, rejection) = plan(&lines, terms.as_ref(), now_ms());
+    let shipping = super::shipping::shipping_terms(state, user_id, &lines).await?;
+    let (groups, rejection) = plan(&lines, terms.as_ref(), now_ms(), &shipping);
     if let Some(r) = rejection {
         problem = Some(r.to_string());
     }
@@ -167,6 +174,7 @@ pub async fn cart_view(state: &AppState, user_id: &str) -> Result<CartView, ApiE
         item_count: lines.iter().map(|l| l.quantity).sum(),
         coupon: code.map(|code| CartCouponView { code, applies: problem.is_none(), problem }),
         groups: groups.into_iter().map(group_view).collect(),
+        ship_to_country: shipping.country,
     })
 }
 

@@ -32,6 +32,7 @@ impl From<CommerceError> for ApiError {
                 match what {
                     "variant" => "variant_not_found",
                     "payment" => "payment_not_found",
+                    "order item" => "order_item_not_found",
                     _ => "order_not_found",
                 },
                 format!("no such {what}"),
@@ -45,6 +46,13 @@ impl From<CommerceError> for ApiError {
             }
             CommerceError::PaymentExists => {
                 ApiError::conflict("payment_exists", "this order already has a payment in progress or completed; check the order's status")
+            }
+            CommerceError::RefundExceedsCaptured { refundable } => ApiError::conflict(
+                "refund_exceeds_captured",
+                format!("at most {refundable} can still be refunded on this order; lower the amount"),
+            ),
+            CommerceError::ReturnExceedsOrdered { sku, returnable } => {
+                ApiError::conflict("return_exceeds_ordered", format!("only {returnable} of {sku} can still be returned on this order"))
             }
             CommerceError::ReservationNotHeld => ApiError::conflict("reservation_not_held", "this reservation has already been released or sold"),
             CommerceError::Store(e) => e.into(),

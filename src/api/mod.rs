@@ -19,6 +19,9 @@ pub mod notifications;
 pub mod commerce_edge;
 pub mod shop_rooms;
 pub mod security;
+pub mod money;
+pub mod shipping;
+pub mod shop_admin;
 
 use axum::http::{HeaderName, Request};
 use axum::middleware;
@@ -104,6 +107,14 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::shop_orders))
         .routes(routes!(orders::update_order_status))
         .routes(routes!(payments::payment_webhook))
+        .routes(routes!(money::create_refund))
+        .routes(routes!(money::wallet))
+        .routes(routes!(shipping::get_rates, shipping::set_rates))
+        .routes(routes!(shipping::set_cart_country))
+        .routes(routes!(shipping::track))
+        .routes(routes!(shop_admin::suspend_shop))
+        .routes(routes!(shop_admin::unsuspend_shop))
+        .routes(routes!(shop_admin::get_profile, shop_admin::update_profile))
         .routes(routes!(notifications::list))
         .routes(routes!(notifications::mark_read))
         .routes(routes!(notifications::mark_all_read))

@@ -20,8 +20,9 @@ use crate::commerce::checkout::{drafts, plan, PlanError};
 use crate::commerce::domain::parse_text;
 use crate::commerce::order_state::{Actor, OrderEvent, OrderStatus};
 use crate::commerce::page;
+use crate::commerce::shipping::{Carrier, ManualCarrier, NoRate};
 use crate::commerce::payments::ChargeRequest;
-use crate::commerce::store::{OrderItemRow, OrderRow, PaymentRow};
+use crate::commerce::store::{OrderItemRow, OrderRow, PaymentRow, RefundRequest};
 use crate::error::{ApiError, ErrorBody};
 use crate::store::now_ms;
 
@@ -45,6 +46,8 @@ pub struct OrderItemView {
     pub title: String,
     pub unit_price: i64,
     pub quantity: i64,
+    /// Units refunded as returned.
+    pub returned_quantity: i64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -85,9 +88,13 @@ pub struct OrderView {
     pub tax: i64,
     pub shipping: i64,
     pub total: i64,
+    /// Refunded so far (partial refunds add up; a full refund equals `total`).
+    pub refunded_amount: i64,
     pub coupon_code: Option<String>,
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
+    /// Destination country (ISO 3166-1 alpha-2) chosen in the cart.
+    pub ship_to_country: Option<String>,
     /// When an unpaid order is cancelled and its stock released.
     pub expires_at: Option<i64>,
     pub items: Vec<OrderItemView>,
@@ -129,7 +136,7 @@ async fn order_views(state: &AppState, orders: Vec<OrderRow>) -> Result<Vec<Orde
                 .remove(&o.id)
                 .unwrap_or_default()
                 .into_iter()
-                .map(|i| OrderItemView { variant_id: i.variant_id, sku: i.sku, title: i.title, unit_price: i.unit_price, quantity: i.quantity })
+                .map(|i| OrderItemView { variant_id: i.variant_id, sku: i.sku, title: i.title, unit_price: i.unit_price, quantity: i.quantity, returned_quantity: i.returned_quantity })
                 .collect(),
             payments: payments.remove(&o.id).unwrap_or_default().into_iter().map(Into::into).collect(),
             history: None,
@@ -143,9 +150,11 @@ async fn order_views(state: &AppState, orders: Vec<OrderRow>) -> Result<Vec<Orde
             tax: o.totals.tax,
             shipping: o.totals.shipping,
             total: o.totals.total,
+            refunded_amount: o.refunded_amount,
             coupon_code: o.coupon_code,
             carrier: o.carrier,
             tracking_number: o.tracking_number,
+            ship_to_country: o.ship_to_country,
             expires_at: o.expires_at,
             created_at: o.created_at,
             updated_at: o.updated_at,
@@ -153,7 +162,7 @@ async fn order_views(state: &AppState, orders: Vec<OrderRow>) -> Result<Vec<Orde
         .collect())
 }
 
-async fn order_view(state: &AppState, order: OrderRow, with_history: bool) -> Result<OrderView, ApiError> {
+pub(super) async fn order_view(state: &AppState, order: OrderRow, with_history: bool) -> Result<OrderView, ApiError> {
     let id = order.id.clone();
     let mut view = order_views(state, vec![order]).await?.pop().ok_or_else(|| ApiError::internal(anyhow::anyhow!("order view lost")))?;
     if with_history {
@@ -163,7 +172,7 @@ async fn order_view(state: &AppState, order: OrderRow, with_history: bool) -> Re
     Ok(view)
 }
 
-fn order_not_found() -> ApiError {
+pub(super) fn order_not_found() -> ApiError {
     ApiError::not_found("order_not_found", "no order with this id that you can see")
 }
 
@@ -195,15 +204,22 @@ async fn place(state: &AppState, caller: &AuthUser, body: CheckoutRequest) -> Re
     };
     let terms = coupon.as_ref().map(|c| c.terms());
     let now = now_ms();
-    let (groups, rejection) = plan(&lines, terms.as_ref(), now);
+    let shipping = super::shipping::shipping_terms(state, &caller.user_id, &lines).await?;
+    let (groups, rejection) = plan(&lines, terms.as_ref(), now, &shipping);
     if let Some(r) = rejection {
         return Err(rejection_error(r));
     }
     let drafts = drafts(&groups).map_err(|e| match e {
         PlanError::EmptyCart => ApiError::conflict("cart_empty", "the cart is empty; add items before checking out"),
         PlanError::Unavailable { .. } => ApiError::conflict("item_unavailable", e.to_string()),
+        PlanError::ShopSuspended { .. } => ApiError::conflict("shop_suspended", e.to_string()),
+        PlanError::NoShipping { reason: NoRate::CountryNeeded, .. } => {
+            ApiError::conflict("shipping_country_required", format!("{e}: PUT /api/v1/cart/shipping with a country"))
+        }
+        PlanError::NoShipping { .. } => ApiError::conflict("no_shipping_rate", format!("{e}; choose another country or remove those items")),
     })?;
-    let placed = state.store.place_checkout(&caller.user_id, &drafts, coupon.as_ref(), now + state.commerce.unpaid_order_ttl_ms).await?;
+    let expires_at = now + state.commerce.unpaid_order_ttl_ms;
+    let placed = state.store.place_checkout(&caller.user_id, &drafts, coupon.as_ref(), shipping.country.as_deref(), expires_at).await?;
     if let Some(card) = card {
         for order_id in &placed.order_ids {
             pay(state, order_id, &card).await?;
@@ -337,13 +353,22 @@ pub async fn update_order_status(
         OrderStatus::Shipped => {
             let tracking = body.tracking_number.as_deref().ok_or_else(|| ApiError::bad_request("tracking_required", "shipping needs a tracking_number"))?;
             let tracking = parse_text(tracking, "tracking_number", 64, false)?;
-            let carrier = parse_text(body.carrier.as_deref().unwrap_or("manual"), "carrier", 40, false)?;
+            let carrier = ManualCarrier { label: parse_text(body.carrier.as_deref().unwrap_or("manual"), "carrier", 40, false)? };
+            if let Some(problem) = carrier.check_tracking_number(&tracking) {
+                return Err(ApiError::bad_request("invalid_tracking_number", problem));
+            }
+            let carrier = carrier.name().to_string();
             let order = state.store.ship_order(&order.id, &carrier, &tracking, &caller.user_id).await?;
             return Ok(Json(order_view(&state, order, true).await?));
         }
         OrderStatus::Delivered => OrderEvent::Deliver,
-        OrderStatus::Completed => OrderEvent::Complete,
-        OrderStatus::Refunded => OrderEvent::Refund { restock: body.restock },
+        OrderStatus::Completed => OrderEvent::Complete { platform_fee_bps: state.settings.shop.platform_fee_bps },
+        OrderStatus::Refunded => {
+            // Everything not yet refunded, through the same path as partial refunds (ledger, stock, history).
+            let request = RefundRequest { amount: None, items: Vec::new(), restock: body.restock, reason: note };
+            let done = state.store.refund_order(&order.id, &request, &caller.user_id).await?;
+            return Ok(Json(order_view(&state, done.order, true).await?));
+        }
         OrderStatus::Cancelled => OrderEvent::Cancel,
         OrderStatus::Paid => OrderEvent::PaymentSucceeded,
         OrderStatus::PendingPayment => {

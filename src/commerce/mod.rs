@@ -10,10 +10,13 @@
 pub mod checkout;
 pub mod domain;
 pub mod invoice;
+pub mod ledger;
 pub mod order_state;
+pub mod outbox;
 pub mod page;
 pub mod payments;
 pub mod pricing;
+pub mod shipping;
 pub mod store;
 pub mod webhook;
 

@@ -70,7 +70,8 @@ pub enum OrderEvent {
     StartFulfilment,
     Ship,
     Deliver,
-    Complete,
+    /// The order is done: its money leaves clearing, `platform_fee_bps` of it to the platform.
+    Complete { platform_fee_bps: u32 },
     /// Money back; `restock` returns the units to sellable stock.
     Refund { restock: bool },
 }
@@ -121,7 +122,7 @@ impl OrderEvent {
             OrderEvent::StartFulfilment => "fulfilled",
             OrderEvent::Ship => "shipped",
             OrderEvent::Deliver => "delivered",
-            OrderEvent::Complete => "completed",
+            OrderEvent::Complete { .. } => "completed",
             OrderEvent::Refund { .. } => "refunded",
         }
     }
@@ -130,7 +131,7 @@ impl OrderEvent {
         let ok = match self {
             OrderEvent::PaymentSucceeded | OrderEvent::Expire => actor == Actor::System,
             OrderEvent::Cancel => true,
-            OrderEvent::StartFulfilment | OrderEvent::Ship | OrderEvent::Deliver | OrderEvent::Complete | OrderEvent::Refund { .. } => {
+            OrderEvent::StartFulfilment | OrderEvent::Ship | OrderEvent::Deliver | OrderEvent::Complete { .. } | OrderEvent::Refund { .. } => {
                 actor != Actor::Customer
             }
         };
@@ -155,7 +156,7 @@ pub fn transition(from: OrderStatus, event: OrderEvent, actor: Actor) -> Result<
         (Paid, OrderEvent::StartFulfilment) => (Fulfilling, StockEffect::None, "order_fulfilling"),
         (Paid | Fulfilling, OrderEvent::Ship) => (Shipped, StockEffect::None, "order_shipped"),
         (Shipped, OrderEvent::Deliver) => (Delivered, StockEffect::None, "order_delivered"),
-        (Delivered, OrderEvent::Complete) => (Completed, StockEffect::None, "order_completed"),
+        (Delivered, OrderEvent::Complete { .. }) => (Completed, StockEffect::None, "order_completed"),
         (Paid | Fulfilling | Shipped | Delivered | Completed, OrderEvent::Refund { restock }) => {
             (Refunded, if restock { StockEffect::ReturnSold } else { StockEffect::None }, "order_refunded")
         }
@@ -176,7 +177,7 @@ mod tests {
             (OrderEvent::StartFulfilment, Actor::Seller),
             (OrderEvent::Ship, Actor::Seller),
             (OrderEvent::Deliver, Actor::Seller),
-            (OrderEvent::Complete, Actor::Seller),
+            (OrderEvent::Complete { platform_fee_bps: 500 }, Actor::Seller),
         ] {
             status = transition(status, event, actor).unwrap().to;
         }

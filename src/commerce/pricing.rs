@@ -79,8 +79,8 @@ pub const FREE_SHIPPING_FROM: i64 = 10_000;
 pub const SHIPPING_BASE: i64 = 499;
 pub const SHIPPING_PER_EXTRA_KG: i64 = 150;
 
-/// The shipping quote for one shop's parcel. A placeholder rate card until
-/// per-shop zones and weight bands exist.
+/// The shipping quote for one shop's parcel when the shop has set no rate
+/// card of its own (`shipping::RateCard` otherwise).
 pub fn shipping_quote(weight_grams: i64, discounted_subtotal: i64) -> i64 {
     if discounted_subtotal >= FREE_SHIPPING_FROM || weight_grams <= 0 && discounted_subtotal == 0 {
         return 0;
@@ -95,6 +95,10 @@ pub fn tax(_discounted_subtotal: i64, _currency: &str) -> i64 {
     0
 }
 
+pub fn parcel_weight(lines: &[PricedLine]) -> i64 {
+    lines.iter().map(|l| l.weight_grams.saturating_mul(l.quantity)).fold(0i64, i64::saturating_add)
+}
+
 pub fn subtotal(lines: &[PricedLine]) -> i64 {
     lines.iter().map(|l| l.unit_price.saturating_mul(l.quantity)).fold(0i64, i64::saturating_add)
 }
@@ -106,6 +110,17 @@ pub fn subtotal(lines: &[PricedLine]) -> i64 {
 /// percent, to every group (in its currency, for fixed) reaching the minimum,
 /// and for fixed amounts to the first such group only, so it is spent once.
 pub fn price_groups(groups: &[ShopGroup], coupon: Option<&CouponTerms>, now_ms: i64) -> Result<Vec<Totals>, CouponRejection> {
+    price_groups_with(groups, coupon, now_ms, |_, weight, discounted| shipping_quote(weight, discounted))
+}
+
+/// [`price_groups`] with the shipping price of each group's parcel from
+/// `shipping(group, weight_grams, discounted_subtotal)` (a shop's rate card).
+pub fn price_groups_with(
+    groups: &[ShopGroup],
+    coupon: Option<&CouponTerms>,
+    now_ms: i64,
+    shipping: impl Fn(&ShopGroup, i64, i64) -> i64,
+) -> Result<Vec<Totals>, CouponRejection> {
     let subtotals: Vec<i64> = groups.iter().map(|g| subtotal(&g.lines)).collect();
     let mut discounts = vec![0i64; groups.len()];
     if let Some(c) = coupon {
@@ -140,9 +155,8 @@ pub fn price_groups(groups: &[ShopGroup], coupon: Option<&CouponTerms>, now_ms: 
         .enumerate()
         .map(|(i, g)| {
             let discounted = subtotals[i] - discounts[i];
-            let weight: i64 = g.lines.iter().map(|l| l.weight_grams.saturating_mul(l.quantity)).sum();
             let tax = tax(discounted, &g.currency);
-            let shipping = if g.lines.is_empty() { 0 } else { shipping_quote(weight, discounted) };
+            let shipping = if g.lines.is_empty() { 0 } else { shipping(g, parcel_weight(&g.lines), discounted) };
             Totals { subtotal: subtotals[i], discount: discounts[i], tax, shipping, total: discounted + tax + shipping }
         })
         .collect())

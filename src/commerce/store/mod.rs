@@ -8,9 +8,14 @@ mod cart;
 mod catalog;
 mod coupons;
 mod idempotency;
+pub mod ledger;
 pub mod notifications;
 mod orders;
+pub mod outbox;
+mod refunds;
 mod search;
+mod shipping;
+mod shop_admin;
 pub mod stock;
 
 pub use cart::CartLine;
@@ -19,7 +24,11 @@ pub use coupons::{CouponRow, NewCoupon};
 pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use notifications::NotificationRow;
 pub use orders::{DraftLine, OrderDraft, OrderEventRow, OrderItemRow, OrderRow, PaymentRow, PlacedCheckout};
+pub use ledger::WalletEntryRow;
+pub use refunds::{returned_value, RefundDone, RefundRequest, RefundRow};
+pub use outbox::OutboxRow;
 pub use search::SearchQuery;
+pub use shop_admin::ShopProfile;
 pub use stock::{MovementRow, Reservation, StockLevel};
 
 use crate::commerce::order_state::{OrderStatus, TransitionError};
@@ -40,6 +49,10 @@ pub enum CommerceError {
     Transition { current: OrderStatus, source: TransitionError },
     #[error("this order already has a payment in progress or completed")]
     PaymentExists,
+    #[error("at most {refundable} can still be refunded")]
+    RefundExceedsCaptured { refundable: i64 },
+    #[error("only {returnable} of {sku} can still be returned")]
+    ReturnExceedsOrdered { sku: String, returnable: i64 },
     #[error("the reservation is no longer held")]
     ReservationNotHeld,
     #[error(transparent)]

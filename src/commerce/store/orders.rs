@@ -7,7 +7,8 @@ use sqlx::{Any, Row, Transaction};
 
 use super::coupons::{redeem_in, CouponRow};
 use super::notifications::{notify_in, notify_sellers_in};
-use super::{placeholders, stock, CommerceError, CommerceResult};
+use super::{ledger, outbox, placeholders, stock, CommerceError, CommerceResult};
+use crate::commerce::ledger as money;
 use crate::commerce::order_state::{transition, Actor, OrderEvent, OrderStatus, StockEffect, TransitionError};
 use crate::commerce::payments::ChargeOutcome;
 use crate::commerce::pricing::Totals;
@@ -47,8 +48,11 @@ pub struct OrderRow {
     pub currency: String,
     pub totals: Totals,
     pub coupon_code: Option<String>,
+    /// Money returned so far; never above `totals.total` (what was captured).
+    pub refunded_amount: i64,
     pub tracking_number: Option<String>,
     pub carrier: Option<String>,
+    pub ship_to_country: Option<String>,
     pub expires_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -63,6 +67,8 @@ pub struct OrderItemRow {
     pub title: String,
     pub unit_price: i64,
     pub quantity: i64,
+    /// Units refunded as returned so far.
+    pub returned_quantity: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -86,8 +92,8 @@ pub struct OrderEventRow {
     pub created_at: i64,
 }
 
-const ORDER_COLUMNS: &str = "id, checkout_id, user_id, shop_id, status, currency, subtotal, discount, tax, shipping, total, coupon_code, \
-                             tracking_number, carrier, expires_at, created_at, updated_at";
+const ORDER_COLUMNS: &str = "id, checkout_id, user_id, shop_id, status, currency, subtotal, discount, tax, shipping, total, coupon_code, refunded_amount, \
+                             tracking_number, carrier, ship_to_country, expires_at, created_at, updated_at";
 const PAYMENT_COLUMNS: &str = "id, order_id, provider, provider_ref, amount, currency, status, failure, created_at";
 
 fn order_from_row(r: &AnyRow) -> StoreResult<OrderRow> {
@@ -107,8 +113,10 @@ fn order_from_row(r: &AnyRow) -> StoreResult<OrderRow> {
             total: r.try_get("total")?,
         },
         coupon_code: r.try_get("coupon_code")?,
+        refunded_amount: r.try_get("refunded_amount")?,
         tracking_number: r.try_get("tracking_number")?,
         carrier: r.try_get("carrier")?,
+        ship_to_country: r.try_get("ship_to_country")?,
         expires_at: r.try_get("expires_at")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
@@ -129,17 +137,17 @@ fn payment_from_row(r: &AnyRow) -> StoreResult<PaymentRow> {
     })
 }
 
-fn short(id: &str) -> &str {
+pub(super) fn short(id: &str) -> &str {
     id.get(id.len().saturating_sub(8)..).unwrap_or(id)
 }
 
-async fn order_in(tx: &mut Transaction<'_, Any>, order_id: &str) -> CommerceResult<OrderRow> {
+pub(super) async fn order_in(tx: &mut Transaction<'_, Any>, order_id: &str) -> CommerceResult<OrderRow> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
     let row = sqlx::query(&sql).bind(order_id).fetch_optional(&mut **tx).await?.ok_or(CommerceError::NotFound("order"))?;
     Ok(order_from_row(&row)?)
 }
 
-async fn event_in(tx: &mut Transaction<'_, Any>, order_id: &str, from: Option<OrderStatus>, to: OrderStatus, actor_id: Option<&str>, note: Option<&str>) -> CommerceResult<()> {
+pub(super) async fn event_in(tx: &mut Transaction<'_, Any>, order_id: &str, from: Option<OrderStatus>, to: OrderStatus, actor_id: Option<&str>, note: Option<&str>) -> CommerceResult<()> {
     sqlx::query("INSERT INTO order_events (id, order_id, from_status, to_status, actor_id, note, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(new_id())
         .bind(order_id)
@@ -189,9 +197,27 @@ pub async fn transition_in(
                 stock::release_in(tx, &item.reservation_id).await?;
             }
             StockEffect::ReturnSold => {
-                stock::restock_in(tx, &item.variant_id, item.quantity, "refund_return", note, Some(order_id), actor_id).await?;
+                let left = item.quantity - item.returned_quantity;
+                if left > 0 {
+                    stock::restock_in(tx, &item.variant_id, left, "refund_return", note, Some(order_id), actor_id).await?;
+                    sqlx::query("UPDATE order_items SET returned_quantity = quantity WHERE order_id = $1 AND variant_id = $2")
+                        .bind(order_id)
+                        .bind(&item.variant_id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
             }
         }
+    }
+    match (t.to, event) {
+        (OrderStatus::Paid, _) => {
+            ledger::record_in(tx, &money::payment(order.totals.total), Some(order_id), Some(&order.shop_id), &order.currency).await?;
+        }
+        (OrderStatus::Completed, OrderEvent::Complete { platform_fee_bps }) => {
+            let net = order.totals.total - order.refunded_amount;
+            ledger::record_in(tx, &money::completion(net, &order.shop_id, platform_fee_bps), Some(order_id), Some(&order.shop_id), &order.currency).await?;
+        }
+        _ => {}
     }
     if t.to == OrderStatus::Refunded {
         sqlx::query("UPDATE payments SET status = 'refunded', updated_at = $1 WHERE order_id = $2 AND status = 'succeeded'")
@@ -201,16 +227,21 @@ pub async fn transition_in(
             .await?;
     }
     event_in(tx, order_id, Some(t.from), t.to, actor_id, note).await?;
-    let message = format!("Order …{} is now {}", short(order_id), t.to.as_str().replace('_', " "));
+    let mut message = format!("Order …{} is now {}", short(order_id), t.to.as_str().replace('_', " "));
+    if let (OrderStatus::Shipped, Some(note)) = (t.to, note) {
+        message.push_str(&format!(" ({note})"));
+    }
     notify_in(tx, &order.user_id, t.notify, Some(order_id), &message).await?;
+    let after = order_in(tx, order_id).await?;
+    outbox::enqueue_order_in(tx, &after, t.notify, &message).await?;
     if t.to == OrderStatus::Paid {
         notify_sellers_in(tx, &order.shop_id, "order_paid", Some(order_id), &format!("Order …{} was paid: ship it", short(order_id))).await?;
     }
-    order_in(tx, order_id).await
+    Ok(after)
 }
 
-async fn items_in(tx: &mut Transaction<'_, Any>, order_id: &str) -> CommerceResult<Vec<OrderItemRow>> {
-    let rows = sqlx::query("SELECT order_id, variant_id, reservation_id, sku, title, unit_price, quantity FROM order_items WHERE order_id = $1 ORDER BY variant_id")
+pub(super) async fn items_in(tx: &mut Transaction<'_, Any>, order_id: &str) -> CommerceResult<Vec<OrderItemRow>> {
+    let rows = sqlx::query("SELECT order_id, variant_id, reservation_id, sku, title, unit_price, quantity, returned_quantity FROM order_items WHERE order_id = $1 ORDER BY variant_id")
         .bind(order_id)
         .fetch_all(&mut **tx)
         .await?;
@@ -226,6 +257,7 @@ fn item_from_row(r: &AnyRow) -> StoreResult<OrderItemRow> {
         title: r.try_get("title")?,
         unit_price: r.try_get("unit_price")?,
         quantity: r.try_get("quantity")?,
+        returned_quantity: r.try_get("returned_quantity")?,
     })
 }
 
@@ -235,7 +267,14 @@ impl Store {
     /// checkouts cannot deadlock), spends the coupon, records history and
     /// notifications, and removes the ordered lines from the cart. Any
     /// failure (out of stock, coupon exhausted) leaves nothing behind.
-    pub async fn place_checkout(&self, user_id: &str, drafts: &[OrderDraft], coupon: Option<&CouponRow>, expires_at: i64) -> CommerceResult<PlacedCheckout> {
+    pub async fn place_checkout(
+        &self,
+        user_id: &str,
+        drafts: &[OrderDraft],
+        coupon: Option<&CouponRow>,
+        ship_to_country: Option<&str>,
+        expires_at: i64,
+    ) -> CommerceResult<PlacedCheckout> {
         let checkout_id = new_id();
         let now = now_ms();
         let order_ids: Vec<String> = drafts.iter().map(|_| new_id()).collect();
@@ -243,8 +282,8 @@ impl Store {
         for (draft, order_id) in drafts.iter().zip(&order_ids) {
             let t = draft.totals;
             sqlx::query(
-                "INSERT INTO orders (id, checkout_id, user_id, shop_id, status, currency, subtotal, discount, tax, shipping, total, coupon_code, expires_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'pending_payment', $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+                "INSERT INTO orders (id, checkout_id, user_id, shop_id, status, currency, subtotal, discount, tax, shipping, total, coupon_code, expires_at, created_at, updated_at, ship_to_country) \
+                 VALUES ($1, $2, $3, $4, 'pending_payment', $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)",
             )
             .bind(order_id)
             .bind(&checkout_id)
@@ -259,6 +298,7 @@ impl Store {
             .bind(if t.discount > 0 { coupon.map(|c| c.code.as_str()) } else { None })
             .bind(expires_at)
             .bind(now)
+            .bind(ship_to_country)
             .execute(&mut *tx)
             .await?;
         }
@@ -480,7 +520,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT order_id, variant_id, reservation_id, sku, title, unit_price, quantity FROM order_items WHERE order_id IN ({}) ORDER BY order_id, variant_id",
+            "SELECT order_id, variant_id, reservation_id, sku, title, unit_price, quantity, returned_quantity FROM order_items WHERE order_id IN ({}) ORDER BY order_id, variant_id",
             placeholders(1, order_ids.len())
         );
         let mut q = sqlx::query(&sql);

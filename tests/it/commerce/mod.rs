@@ -4,8 +4,12 @@
 
 mod cart;
 mod catalog;
+mod money;
 mod orders;
+mod outbox;
 mod races;
+mod shipping;
+mod shops;
 mod stock;
 mod webhook;
 
