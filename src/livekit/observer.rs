@@ -114,6 +114,13 @@ mod tests {
     }
 
     #[test]
+    fn a_session_that_ends_before_connecting_is_never_reported() {
+        let mut o = Observer::default();
+        assert!(o.observe(&[session("p", true, false)]).is_empty());
+        assert!(o.observe(&[]).is_empty());
+    }
+
+    #[test]
     fn the_last_session_leaving_finishes_the_room_after_its_tracks() {
         let mut o = Observer::default();
         o.observe(&[session("p", true, true)]);

@@ -17,8 +17,14 @@ const KEY: &str = "APIstreamcart";
 const SECRET: &str = "test-secret-test-secret-test-secret-0001";
 
 async fn app() -> TestApp {
+    app_with_webhooks(Vec::new()).await
+}
+
+/// A server with our API key that sends LiveKit webhooks to `urls`.
+async fn app_with_webhooks(urls: Vec<String>) -> TestApp {
     spawn_app_with(|s| {
         s.api_keys.insert(KEY.into(), SECRET.into());
+        s.livekit.webhook_urls = urls;
     })
     .await
 }
@@ -47,6 +53,12 @@ async fn twirp(app: &TestApp, method: &str, token: &str, body: Value) -> (u16, V
         .unwrap();
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// A Twirp call as the room creator with any content type and body.
+async fn twirp_raw(app: &TestApp, method: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+    let url = app.url(&format!("/twirp/livekit.RoomService/{method}"));
+    app.client.post(url).bearer_auth(creator()).header("content-type", content_type).body(body).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -79,15 +91,7 @@ async fn creating_an_existing_room_returns_it_unchanged() {
 async fn protobuf_bodies_get_protobuf_answers() {
     let app = app().await;
     let request = livekit_protocol::CreateRoomRequest { name: "proto".into(), max_participants: 7, ..Default::default() };
-    let res = app
-        .client
-        .post(app.url("/twirp/livekit.RoomService/CreateRoom"))
-        .bearer_auth(creator())
-        .header("content-type", "application/protobuf")
-        .body(request.encode_to_vec())
-        .send()
-        .await
-        .unwrap();
+    let res = twirp_raw(&app, "CreateRoom", "application/protobuf", request.encode_to_vec()).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/protobuf");
     let room = livekit_protocol::Room::decode(res.bytes().await.unwrap()).unwrap();
@@ -263,15 +267,7 @@ async fn unknown_methods_and_content_types_are_twirp_bad_routes() {
     let app = app().await;
     let (status, body) = twirp(&app, "ForwardParticipant", &creator(), json!({})).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("bad_route")));
-    let res = app
-        .client
-        .post(app.url("/twirp/livekit.RoomService/ListRooms"))
-        .bearer_auth(creator())
-        .header("content-type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let res = twirp_raw(&app, "ListRooms", "text/plain", b"{}".to_vec()).await;
     assert_eq!(res.status(), 404);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], "bad_route");
@@ -283,15 +279,7 @@ async fn invalid_room_names_and_malformed_bodies_change_nothing() {
     let app = app().await;
     let (status, body) = twirp(&app, "CreateRoom", &creator(), json!({"name": "Not A Slug!"})).await;
     assert_eq!((status, body["code"].as_str()), (400, Some("invalid_argument")));
-    let res = app
-        .client
-        .post(app.url("/twirp/livekit.RoomService/CreateRoom"))
-        .bearer_auth(creator())
-        .header("content-type", "application/protobuf")
-        .body(vec![0xffu8, 0xff, 0xff])
-        .send()
-        .await
-        .unwrap();
+    let res = twirp_raw(&app, "CreateRoom", "application/protobuf", vec![0xff, 0xff, 0xff]).await;
     assert_eq!(res.status(), 400);
     let (_, list) = twirp(&app, "ListRooms", &creator(), json!({})).await;
     assert_eq!(list["rooms"], Value::Null);
@@ -345,11 +333,7 @@ fn events(received: &[(String, String)]) -> Vec<String> {
 #[tokio::test]
 async fn room_webhooks_are_signed_so_livekits_receiver_accepts_them_and_retried_until_delivered() {
     let (url, received) = webhook_sink(2).await;
-    let app = spawn_app_with(|s| {
-        s.api_keys.insert(KEY.into(), SECRET.into());
-        s.livekit.webhook_urls = vec![url];
-    })
-    .await;
+    let app = app_with_webhooks(vec![url]).await;
     twirp(&app, "CreateRoom", &creator(), json!({"name": "launch"})).await;
     twirp(&app, "DeleteRoom", &creator(), json!({"room": "launch"})).await;
     let got = wait_for(&received, 2).await;
@@ -359,11 +343,7 @@ async fn room_webhooks_are_signed_so_livekits_receiver_accepts_them_and_retried_
 #[tokio::test]
 async fn a_publisher_and_viewer_produce_participant_and_track_webhooks() {
     let (url, received) = webhook_sink(0).await;
-    let app = spawn_app_with(|s| {
-        s.api_keys.insert(KEY.into(), SECRET.into());
-        s.livekit.webhook_urls = vec![url];
-    })
-    .await;
+    let app = app_with_webhooks(vec![url]).await;
     room(&app, "spring", "public").await;
     let _publisher = connect(&app, "/whip/spring", Some(&publisher_token("spring")), true, b"spring").await;
     let got = wait_for(&received, 4).await;
