@@ -15,7 +15,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use crate::rtc::{Peer, PublisherStats, RtpFeed, ViewerStats};
-use crate::sfu::{measure_step, row, summary, table, Plan, Step};
+use crate::sfu::{measure_step, stepped, Plan, Step};
 
 const PLUGINS: &str = "/usr/lib/x86_64-linux-gnu/janus";
 
@@ -197,23 +197,12 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Option<Vec<Step>>> {
         println!("\nJanus SKIPPED: {why}");
         return Ok(None);
     }
-    let mut t = table(&format!(
+    let title = format!(
         "SFU fan-out (Janus 1.1.2 streaming plugin, plain RTP in): {} kbps video at 30 fps in 1200-byte RTP + Opus, {} s windows after {} s warm-up",
         plan.stream.video_kbps,
         plan.measure.as_secs(),
         plan.warmup.as_secs()
-    ));
-    let mut steps = Vec::new();
-    for &viewers in &plan.steps {
-        let step = janus_step(viewers, plan).await?;
-        row(&mut t, &step);
-        let stop = !step.ok() || step.saturated();
-        steps.push(step);
-        if stop {
-            break;
-        }
-    }
-    t.print();
-    summary("janus", &steps);
+    );
+    let steps = stepped("janus", &title, plan, |viewers| janus_step(viewers, plan)).await?;
     Ok(Some(steps))
 }

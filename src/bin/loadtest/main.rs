@@ -89,7 +89,7 @@ enum Scenario {
     All,
     /// Correctness only (for scripts/test): flash sale and hub at a small size; exit 1 on oversold, lost acks or lost hub updates.
     Check {
-        #[arg(long, default_value_t = 300)]
+        #[arg(long, default_value_t = 150)]
         buyers: usize,
         #[arg(long, default_value_t = 300)]
         viewers: usize,
@@ -180,7 +180,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(ok)
         }
         Scenario::Check { buyers, viewers } => {
-            let mut ok = flash_sale::run(&deps, flash_sale::Size { buyers, units: 30, concurrency: 64 }).await?;
+            let mut ok = flash_sale::run(&deps, flash_sale::Size { buyers, units: 20, concurrency: 64 }).await?;
             ok &= hub::run(&deps, vec![hub::Size { viewers, updates: 12 }]).await?;
             println!("\ncorrectness: {}", if ok { "no oversell, no lost acknowledgement, no lost hub update" } else { "BROKEN" });
             Ok(ok)

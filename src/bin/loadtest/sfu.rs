@@ -177,24 +177,34 @@ pub fn best(steps: &[Step]) -> Option<&Step> {
 
 /// Runs the steps until loss or saturation; prints the table and returns the steps.
 pub async fn run(deps: &Deps, plan: &Plan) -> anyhow::Result<Vec<Step>> {
-    let mut t = table(&format!(
+    let title = format!(
         "SFU fan-out (streamcart): {} kbps VP8-shaped video at 30 fps + Opus, {} s windows after {} s warm-up",
         plan.stream.video_kbps,
         plan.measure.as_secs(),
         plan.warmup.as_secs()
-    ));
+    );
+    stepped("streamcart", &title, plan, |viewers| streamcart_step(deps, viewers, plan)).await
+}
+
+/// Steps through `plan.steps` with `step` until a step loses more than 1 % or saturates.
+pub async fn stepped<F, Fut>(name: &str, title: &str, plan: &Plan, mut step: F) -> anyhow::Result<Vec<Step>>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Step>>,
+{
+    let mut t = table(title);
     let mut steps = Vec::new();
     for &viewers in &plan.steps {
-        let step = streamcart_step(deps, viewers, plan).await?;
-        row(&mut t, &step);
-        let stop = !step.ok() || step.saturated();
-        steps.push(step);
+        let s = step(viewers).await?;
+        row(&mut t, &s);
+        let stop = !s.ok() || s.saturated();
+        steps.push(s);
         if stop {
             break;
         }
     }
     t.print();
-    summary("streamcart", &steps);
+    summary(name, &steps);
     Ok(steps)
 }
 
