@@ -97,7 +97,8 @@ impl Application {
             store.clone(),
         )
         .await?;
-        let live = crate::live::Live::new(store.clone(), hub.clone(), Default::default());
+        let front = crate::live::front::ReservationFront::new(&kv);
+        let live = crate::live::Live::with_front(store.clone(), hub.clone(), Default::default(), front);
         let state = AppState {
             live,
             sfu,

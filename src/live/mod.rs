@@ -6,10 +6,14 @@
 //! elsewhere; the SQL store stays the arbiter of quantities and caps.
 
 pub mod auction;
+pub mod auction_http;
+pub mod auction_store;
 pub mod cards;
 pub mod coalesce;
 pub mod flash_sale;
+pub mod front;
 pub mod http;
+pub mod orders;
 pub mod runtime;
 pub mod stock_band;
 pub mod store;

@@ -133,6 +133,7 @@ impl Session {
             ClientMessage::Moderate { room, action, .. } => self.moderate(&room, action).await,
             ClientMessage::ModerationLog { room, .. } => self.moderation_log(&room).await,
             ClientMessage::HeldMessages { room, .. } => self.held_messages(&room).await,
+            ClientMessage::SaleReserve { room, sale_id, quantity, .. } => self.reserve(&room, &sale_id, quantity).await,
             ClientMessage::Ping { .. } => {
                 self.hub.send_to(self.conn, &ServerMessage::Pong { id });
                 Ok(Reply::Sent)
@@ -288,6 +289,14 @@ impl Session {
     fn react(&mut self, room: &str, kind: &str, count: u32) -> Outcome {
         self.hub.with_core(|core| (core.react(self.conn, room, kind, count), Vec::new()))?;
         Ok(Reply::Ack(json!({})))
+    }
+
+    /// Buy now over the socket: the ack carries `reserved_until`.
+    async fn reserve(&mut self, room: &str, sale_id: &str, quantity: Option<i64>) -> Outcome {
+        let user_id = self.identity()?.user_id.clone();
+        let access = self.room_access(room).await?;
+        let ack = crate::live::http::reserve_in_room(&self.state, &access.row, sale_id, &user_id, quantity).await.map_err(refusal_of)?;
+        Ok(Reply::Ack(json!(ack)))
     }
 
     async fn require_staff(&mut self, room: &str) -> Result<(Identity, RoomAccess), Refusal> {

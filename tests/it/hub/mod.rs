@@ -4,7 +4,7 @@
 mod bench;
 mod chat;
 mod client;
-mod fanout;
+pub mod fanout;
 mod moderation;
 mod recovery;
 mod robustness;

@@ -2,8 +2,12 @@
 //! sales driven by server deadlines, and one-tap reservations arbitrated by
 //! the SQL store, on whichever back-ends this run selects.
 
+mod auctions;
+mod crash;
+mod front;
 mod pins;
 mod sales;
+mod socket_buy;
 
 use serde_json::{json, Value};
 
