@@ -98,7 +98,7 @@ impl Application {
         )
         .await?;
         let front = crate::live::front::ReservationFront::new(&kv);
-        let live = crate::live::Live::with_front(store.clone(), hub.clone(), Default::default(), front);
+        let live = crate::live::Live::with_services(store.clone(), hub.clone(), Default::default(), front, Some(sfu.clone()));
         let state = AppState {
             live,
             sfu,

@@ -121,6 +121,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::live::auction_http::place_bid))
         .routes(routes!(crate::live::auction_http::cancel_auction))
         .routes(routes!(crate::live::auction_http::offer_runner_up))
+        .routes(routes!(crate::live::event_log::event_log))
 }
 
 pub fn router(state: AppState) -> Router {

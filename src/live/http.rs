@@ -104,7 +104,7 @@ pub async fn pin_product(
     let pinned = card(&state.store, &product.id, state.live.config().low_threshold)
         .await?
         .ok_or_else(|| ApiError::not_found("product_not_found", "the product disappeared"))?;
-    publish(&state, &room.name, "product.pinned", json!({ "product": pinned })).await;
+    publish(&state, &room, "product.pinned", json!({ "product": pinned })).await;
     state.live.pins_changed(&room.name);
     Ok((StatusCode::CREATED, Json(pinned)))
 }
@@ -119,7 +119,7 @@ pub async fn unpin_product(State(state): State<AppState>, caller: AuthUser, Path
     if !state.store.unpin_product(&room.id, &product_id).await? {
         return Err(ApiError::not_found("pin_not_found", "this product is not pinned in this room"));
     }
-    publish(&state, &room.name, "product.unpinned", json!({ "product_id": product_id })).await;
+    publish(&state, &room, "product.unpinned", json!({ "product_id": product_id })).await;
     state.live.pins_changed(&room.name);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -368,8 +368,10 @@ pub async fn checkout_reservation(
     Ok((StatusCode::CREATED, Json(ReservationOrder { order_id: order.id, expires_at: order.expires_at.unwrap_or_default(), total: order.totals.total, currency: order.currency })))
 }
 
-async fn publish(state: &AppState, room: &str, kind: &str, data: serde_json::Value) {
-    if let Err(e) = state.hub.publish(&ChannelName::room(room), Event::new(kind, data)).await {
-        tracing::warn!(room, kind, error = %e, "cannot publish a live event");
+/// Appends the event to the room's durable log, then publishes it to the room's channel.
+async fn publish(state: &AppState, room: &RoomRow, kind: &str, data: serde_json::Value) {
+    state.live.record(&room.id, kind, &data).await;
+    if let Err(e) = state.hub.publish(&ChannelName::room(&room.name), Event::new(kind, data)).await {
+        tracing::warn!(room = %room.name, kind, error = %e, "cannot publish a live event");
     }
 }

@@ -10,6 +10,7 @@ pub mod auction_http;
 pub mod auction_store;
 pub mod cards;
 pub mod coalesce;
+pub mod event_log;
 pub mod flash_sale;
 pub mod front;
 pub mod http;

@@ -20,7 +20,9 @@ use auctions::AuctionTimers;
 use super::cards;
 use super::coalesce::Coalescer;
 use super::flash_sale::{Effect, FlashSale, Input, Phase};
+use super::event_log::StreamTime;
 use super::front::ReservationFront;
+use crate::sfu::Sfu;
 use super::stock_band::{StockBand, DEFAULT_LOW_THRESHOLD};
 use super::store::SaleRow;
 use super::Millis;
@@ -84,6 +86,8 @@ pub struct Live {
 struct Inner {
     store: Store,
     front: ReservationFront,
+    /// For stream time in the event log (absent in tests that build `Live` alone).
+    sfu: Option<Sfu>,
     hub: Hub,
     config: LiveConfig,
     rooms: Mutex<HashMap<String, RoomHandle>>,
@@ -92,12 +96,26 @@ struct Inner {
 
 impl Live {
     pub fn new(store: Store, hub: Hub, config: LiveConfig) -> Live {
-        Live::with_front(store, hub, config, ReservationFront::disabled())
+        Live::with_services(store, hub, config, ReservationFront::disabled(), None)
     }
 
-    /// With a reservation front (Redis) that refuses buyers who cannot win before SQL.
-    pub fn with_front(store: Store, hub: Hub, config: LiveConfig, front: ReservationFront) -> Live {
-        Live { inner: Arc::new(Inner { store, front, hub, config, rooms: Mutex::new(HashMap::new()), sweeper: Mutex::new(None) }) }
+    /// With a reservation front (Redis) that refuses buyers who cannot win before SQL, and
+    /// the SFU whose media clock stamps the event log with stream time.
+    pub fn with_services(store: Store, hub: Hub, config: LiveConfig, front: ReservationFront, sfu: Option<Sfu>) -> Live {
+        Live { inner: Arc::new(Inner { store, front, sfu, hub, config, rooms: Mutex::new(HashMap::new()), sweeper: Mutex::new(None) }) }
+    }
+
+    /// Appends an event to the room's durable log with wall time and, if it is
+    /// streaming, stream time. A failure is logged, never shown to the caller.
+    pub async fn record(&self, room_id: &str, kind: &str, data: &serde_json::Value) {
+        let at = now_ms();
+        let stream = match &self.inner.sfu {
+            Some(sfu) => sfu.media_clock(room_id.to_string()).await.ok().flatten().and_then(|clock| StreamTime::at(&clock, at)),
+            None => None,
+        };
+        if let Err(e) = self.inner.store.append_room_event(room_id, kind, data, at, stream).await {
+            tracing::warn!(kind, error = %e, "cannot append to the room's event log");
+        }
     }
 
     pub fn front(&self) -> &ReservationFront {
@@ -420,6 +438,9 @@ impl RoomTask {
     }
 
     async fn publish(&self, kind: &str, data: serde_json::Value) {
+        if let (Some(room_id), false) = (&self.room_id, kind == "stock.bands") {
+            self.live.record(room_id, kind, &data).await;
+        }
         if let Err(e) = self.live.inner.hub.publish(&self.channel, Event::new(kind, data)).await {
             tracing::warn!(room = %self.room, kind, error = %e, "cannot publish a live event");
         }

@@ -246,12 +246,15 @@ impl Session {
         let (slow_mode_secs, presence) = self.hub.with_core(|core| ((core.slow_mode_secs(&row.name), core.presence(&row.name)), Vec::new()));
         let pinned_products = crate::live::runtime::pinned_cards(&self.state.live, &self.state.store, &row.id).await?;
         let sales: Vec<crate::live::http::SaleView> = self.state.store.open_flash_sales(&row.id).await?.into_iter().map(Into::into).collect();
+        let auctions: Vec<_> =
+            self.state.store.room_auctions(&row.id).await?.iter().filter(|a| a.status == "running").map(crate::live::auction_http::AuctionView::public).collect();
         Ok(json!({
             "room": { "name": row.name, "title": row.title, "status": row.status, "visibility": row.visibility },
             "live": row.status == "live",
             "presence": { "viewers": presence.viewers, "peak": presence.peak, "unique": presence.unique },
             "pinned_products": pinned_products,
             "sales": sales,
+            "auctions": auctions,
             "slow_mode_secs": slow_mode_secs,
             "chat": chat,
             "pinned_message": pinned,

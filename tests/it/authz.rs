@@ -83,6 +83,7 @@ fn rules() -> Vec<Rule> {
         Rule { method: "post", path: "/api/v1/rooms/{room}/auctions/{id}/bids", allowed: BIDDERS, body: |_, _| json!({"amount": 1000}) },
         Rule { method: "post", path: "/api/v1/rooms/{room}/auctions/{id}/cancel", allowed: ROOM_STAFF, body: no_body },
         Rule { method: "post", path: "/api/v1/rooms/{room}/auctions/{id}/offer-runner-up", allowed: ROOM_STAFF, body: no_body },
+        Rule { method: "get", path: "/api/v1/rooms/{room}/event-log", allowed: EVERYONE, body: no_body },
         Rule { method: "get", path: "/api/v1/rooms/{room}/media-clock", allowed: EVERYONE, body: no_body },
         Rule { method: "get", path: "/api/v1/rooms/{room}/moderation-log", allowed: ROOM_STAFF, body: no_body },
         Rule { method: "get", path: "/api/v1/rooms/{room}/shop", allowed: EVERYONE, body: no_body },

@@ -106,6 +106,16 @@ async fn a_started_auction_is_announced_with_its_server_deadline() {
 }
 
 #[tokio::test]
+async fn a_late_joiner_sees_the_running_auction_in_the_snapshot() {
+    let app = spawn_app().await;
+    let seller = live_room(&app).await;
+    let (created, _) = auction(&app, &seller, json!({})).await;
+    let (_late, state) = viewer(&app).await;
+    assert_eq!(state["auctions"][0]["id"], created["id"]);
+    assert_eq!(state["auctions"][0]["ends_at"], created["ends_at"]);
+}
+
+#[tokio::test]
 async fn a_bid_below_the_minimum_is_refused_with_the_minimum() {
     let app = spawn_app().await;
     let seller = live_room(&app).await;

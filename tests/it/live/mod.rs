@@ -4,6 +4,7 @@
 
 mod auctions;
 mod crash;
+mod event_log;
 mod front;
 mod pins;
 mod sales;
