@@ -20,6 +20,7 @@ use crate::api::extract::{AppJson, AuthUser, MaybeAuthUser};
 use crate::api::rooms::find_room;
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::signaling::{Event, Hub};
 use crate::store::{now_ms, RoomRow};
 
 impl From<AuctionError> for ApiError {
@@ -360,14 +361,7 @@ pub async fn cancel_auction(
     caller: AuthUser,
     Path((room, auction_id)): Path<(String, String)>,
 ) -> Result<Json<AuctionView>, ApiError> {
-    let room = find_room(&state, &room).await?;
-    require_room_staff(&state, &caller, &room).await?;
-    state
-        .store
-        .auction(&auction_id)
-        .await?
-        .filter(|a| a.room_id == room.id)
-        .ok_or(AuctionError::NotFound)?;
+    let room = staff_auction(&state, &caller, &room, &auction_id).await?;
     if !state.store.cancel_auction(&auction_id).await? {
         return Err(AuctionError::Ended.into());
     }
@@ -398,30 +392,14 @@ pub async fn offer_runner_up(
     caller: AuthUser,
     Path((room, auction_id)): Path<(String, String)>,
 ) -> Result<Json<AuctionView>, ApiError> {
-    let room = find_room(&state, &room).await?;
-    require_room_staff(&state, &caller, &room).await?;
-    state
-        .store
-        .auction(&auction_id)
-        .await?
-        .filter(|a| a.room_id == room.id)
-        .ok_or(AuctionError::NotFound)?;
+    staff_auction(&state, &caller, &room, &auction_id).await?;
     let window = state.live.config().auction_payment_window_ms;
     let now = now_ms();
     let row = state
         .store
         .offer_runner_up(&auction_id, now, window)
         .await?;
-    if let (Some(winner), Some(order_id)) = (&row.winner_id, &row.winner_order_id) {
-        let data = json!({"auction_id": row.id, "order_id": order_id, "final_price": row.final_price, "currency": row.currency, "pay_by": now + window, "room": row.room});
-        if let Err(e) = state
-            .hub
-            .push_to_user(winner, crate::signaling::Event::new("auction.offer", data))
-            .await
-        {
-            tracing::warn!(error = %e, "cannot tell the runner-up about the offer");
-        }
-    }
+    tell_winner(&state.hub, &row, "auction.offer", now + window).await;
     Ok(Json(AuctionView::for_viewer(
         &row,
         &Viewer {
@@ -429,4 +407,22 @@ pub async fn offer_runner_up(
             staff: true,
         },
     )))
+}
+
+/// The room, after checking the caller runs it and the auction is one of its own.
+async fn staff_auction(state: &AppState, caller: &AuthUser, room: &str, auction_id: &str) -> Result<RoomRow, ApiError> {
+    let room = find_room(state, room).await?;
+    require_room_staff(state, caller, &room).await?;
+    state.store.auction(auction_id).await?.filter(|a| a.room_id == room.id).ok_or(AuctionError::NotFound)?;
+    Ok(room)
+}
+
+/// Tells the auction's winner (`auction.won`) or the runner-up (`auction.offer`) on
+/// their user channel which order to pay, and by when.
+pub async fn tell_winner(hub: &Hub, row: &AuctionRow, kind: &str, pay_by: i64) {
+    let (Some(winner), Some(order_id)) = (&row.winner_id, &row.winner_order_id) else { return };
+    let data = json!({"auction_id": row.id, "order_id": order_id, "final_price": row.final_price, "currency": row.currency, "pay_by": pay_by, "room": row.room});
+    if let Err(e) = hub.push_to_user(winner, Event::new(kind, data)).await {
+        tracing::warn!(kind, error = %e, "cannot tell an auction's winner");
+    }
 }

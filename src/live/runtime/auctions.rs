@@ -8,11 +8,10 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::super::auction_http::AuctionView;
+use super::super::auction_http::{tell_winner, AuctionView};
 use super::super::auction_store::{AuctionRow, Closing};
 use super::super::Millis;
 use super::{AuctionChange, RoomTask};
-use crate::signaling::protocol::Event;
 use crate::store::now_ms;
 
 /// Deadlines of the room's running auctions, and the last bid count announced for each.
@@ -92,19 +91,7 @@ impl RoomTask {
                 Ok(Closing::Closed(row)) => {
                     self.auctions.forget(&id);
                     self.publish("auction.ended", ended(&row)).await;
-                    if let (Some(winner), Some(order_id)) = (&row.winner_id, &row.winner_order_id) {
-                        let data = json!({"auction_id": row.id, "order_id": order_id, "final_price": row.final_price, "currency": row.currency,
-                            "pay_by": now + window, "room": row.room});
-                        if let Err(e) = self
-                            .live
-                            .inner
-                            .hub
-                            .push_to_user(winner, Event::new("auction.won", data))
-                            .await
-                        {
-                            tracing::warn!(error = %e, "cannot tell an auction's winner");
-                        }
-                    }
+                    tell_winner(&self.live.inner.hub, &row, "auction.won", now + window).await;
                 }
                 Err(e) => {
                     tracing::warn!(room = %self.room, error = %e, "cannot close an auction; retrying");

@@ -62,34 +62,21 @@ impl Deployment {
     }
 }
 
-async fn reserve(app: &TestApp, token: &str, sale: &str) -> Option<Value> {
-    let res = app
-        .client
-        .post(app.url(&format!("/api/v1/rooms/show/sales/{sale}/reserve")))
-        .bearer_auth(token)
-        .json(&json!({"quantity": 1}))
-        .send()
-        .await
-        .ok()?;
-    if res.status() != 201 {
+/// The body of an acknowledged request (`ok` status); `None` if refused or cut off by the kill.
+async fn acknowledged(app: &TestApp, token: &str, path: &str, body: Value, ok: u16) -> Option<Value> {
+    let res = app.client.post(app.url(path)).bearer_auth(token).json(&body).send().await.ok()?;
+    if res.status() != ok {
         return None;
     }
     res.json().await.ok()
 }
 
+async fn reserve(app: &TestApp, token: &str, sale: &str) -> Option<Value> {
+    acknowledged(app, token, &format!("/api/v1/rooms/show/sales/{sale}/reserve"), json!({"quantity": 1}), 201).await
+}
+
 async fn bid(app: &TestApp, token: &str, auction: &str, amount: i64) -> Option<Value> {
-    let res = app
-        .client
-        .post(app.url(&format!("/api/v1/rooms/show/auctions/{auction}/bids")))
-        .bearer_auth(token)
-        .json(&json!({"amount": amount}))
-        .send()
-        .await
-        .ok()?;
-    if res.status() != 200 {
-        return None;
-    }
-    res.json().await.ok()
+    acknowledged(app, token, &format!("/api/v1/rooms/show/auctions/{auction}/bids"), json!({"amount": amount}), 200).await
 }
 
 #[tokio::test]
