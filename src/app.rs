@@ -100,7 +100,8 @@ impl Application {
             hub.clone(),
         )
         .await?;
-        let live = crate::live::Live::new(store.clone(), hub.clone(), Default::default());
+        let front = crate::live::front::ReservationFront::new(&kv);
+        let live = crate::live::Live::with_services(store.clone(), hub.clone(), Default::default(), front, Some(sfu.clone()));
         let livekit_keys = LiveKitKeys::new(api_keys);
         let livekit_rooms = crate::livekit::LiveKitRooms::new(store.clone(), &settings.livekit, &livekit_keys);
         let analytics = crate::live::Analytics::new(store.clone(), hub.clone());

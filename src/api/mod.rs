@@ -127,10 +127,15 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::live::http::unpin_product))
         .routes(routes!(crate::live::http::create_sale, crate::live::http::list_sales))
         .routes(routes!(crate::live::http::reserve))
+        .routes(routes!(crate::live::http::cancel_sale))
         .routes(routes!(crate::live::http::checkout_reservation))
         .routes(routes!(crate::livekit::http::room_service))
         .routes(routes!(crate::live::analytics_http::room_analytics))
-        .routes(routes!(crate::live::sale_cancel::cancel_sale))
+        .routes(routes!(crate::live::auction_http::create_auction, crate::live::auction_http::list_auctions))
+        .routes(routes!(crate::live::auction_http::place_bid))
+        .routes(routes!(crate::live::auction_http::cancel_auction))
+        .routes(routes!(crate::live::auction_http::offer_runner_up))
+        .routes(routes!(crate::live::event_log::event_log))
 }
 
 pub fn router(state: AppState) -> Router {

@@ -33,6 +33,10 @@ impl IncrementTable {
         IncrementTable(vec![(0, 100), (2_000, 250), (10_000, 500)])
     }
 
+    pub fn steps(&self) -> &[(i64, i64)] {
+        &self.0
+    }
+
     pub fn increment_at(&self, price: i64) -> i64 {
         self.0.iter().rev().find(|&&(from, _)| price >= from).map_or(self.0[0].1, |&(_, inc)| inc)
     }
@@ -112,10 +116,24 @@ pub struct RunnerUp {
     pub maximum: i64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Leader {
     bidder: BidderId,
     maximum: i64,
+}
+
+/// Everything an open auction remembers besides its rules: what the shell
+/// persists after each accepted bid so that `Auction::resume` continues
+/// exactly there, without replaying every bid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuctionState {
+    pub phase: Phase,
+    pub deadline: Millis,
+    pub price: i64,
+    /// The leader and their secret maximum.
+    pub leader: Option<(BidderId, i64)>,
+    pub runner_up: Option<RunnerUp>,
+    pub accepted_bids: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -155,8 +173,42 @@ impl Auction {
         Ok(auction)
     }
 
+    /// Continues an auction from its persisted state.
+    pub fn resume(rules: AuctionRules, seller: BidderId, state: AuctionState) -> Result<Auction, AuctionRuleError> {
+        let mut auction = Auction::new(rules, seller)?;
+        auction.phase = state.phase;
+        auction.deadline = state.deadline;
+        auction.price = state.price;
+        auction.leader = state.leader.map(|(bidder, maximum)| Leader { bidder, maximum });
+        auction.runner_up = state.runner_up;
+        auction.accepted_bids = state.accepted_bids;
+        Ok(auction)
+    }
+
+    /// What to persist so that `resume` continues from here.
+    pub fn state(&self) -> AuctionState {
+        AuctionState {
+            phase: self.phase,
+            deadline: self.deadline,
+            price: self.price,
+            leader: self.leader.as_ref().map(|l| (l.bidder.clone(), l.maximum)),
+            runner_up: self.runner_up.clone(),
+            accepted_bids: self.accepted_bids,
+        }
+    }
+
     pub fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// The outcome if the auction closed now.
+    pub fn outcome_now(&self) -> Outcome {
+        self.outcome()
+    }
+
+    /// True when the reserve is met (or there is none) by the current price and a leader.
+    pub fn reserve_met(&self) -> bool {
+        self.leader.is_some() && self.rules.reserve_price.is_none_or(|r| self.price >= r)
     }
 
     pub fn price(&self) -> i64 {
@@ -456,6 +508,18 @@ mod tests {
         let rebuilt = Auction::replay(rules(), "seller".into(), &bids).unwrap();
         assert_eq!((rebuilt.price(), rebuilt.leader(), rebuilt.deadline()), (live.price(), live.leader(), live.deadline()));
         assert_eq!(rebuilt.deadline(), 70_000);
+    }
+
+    #[test]
+    fn a_resumed_auction_continues_from_its_persisted_state() {
+        let mut live = open(rules());
+        live.bid("ann".into(), 3_000, 1_000).unwrap();
+        live.bid("bob".into(), 2_000, 55_000).unwrap();
+        let mut resumed = Auction::resume(rules(), "seller".into(), live.state()).unwrap();
+        assert_eq!(resumed.state(), live.state());
+        let (a, b) = (live.bid("cat".into(), 5_000, 56_000).unwrap(), resumed.bid("cat".into(), 5_000, 56_000).unwrap());
+        assert_eq!(a, b);
+        assert_eq!((resumed.price(), resumed.leader(), resumed.deadline()), (3_250, Some("cat"), 66_000));
     }
 
     #[test]

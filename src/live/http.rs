@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::cards::{card, PinnedCard};
 use super::flash_sale::{BuyRefused, FlashSale, FlashSaleRules, Phase};
+use super::front::FrontVerdict;
 use super::runtime::pinned_cards;
 use super::store::{LiveStoreError, NewSale, SaleRow};
 use crate::api::extract::{AppJson, AuthUser, MaybeAuthUser};
@@ -38,7 +39,7 @@ impl From<LiveStoreError> for ApiError {
 }
 
 /// Public rooms are visible to all; private ones to their shop's staff and admins.
-async fn visible_room(state: &AppState, caller: &MaybeAuthUser, name: &str) -> Result<RoomRow, ApiError> {
+pub(super) async fn visible_room(state: &AppState, caller: &MaybeAuthUser, name: &str) -> Result<RoomRow, ApiError> {
     let room = find_room(state, name).await?;
     if !room.is_public() {
         let allowed = match &caller.0 {
@@ -103,7 +104,7 @@ pub async fn pin_product(
     let pinned = card(&state.store, &product.id, state.live.config().low_threshold)
         .await?
         .ok_or_else(|| ApiError::not_found("product_not_found", "the product disappeared"))?;
-    publish(&state, &room.name, "product.pinned", json!({ "product": pinned })).await;
+    publish(&state, &room, "product.pinned", json!({ "product": pinned })).await;
     state.live.pins_changed(&room.name);
     Ok((StatusCode::CREATED, Json(pinned)))
 }
@@ -118,7 +119,7 @@ pub async fn unpin_product(State(state): State<AppState>, caller: AuthUser, Path
     if !state.store.unpin_product(&room.id, &product_id).await? {
         return Err(ApiError::not_found("pin_not_found", "this product is not pinned in this room"));
     }
-    publish(&state, &room.name, "product.unpinned", json!({ "product_id": product_id })).await;
+    publish(&state, &room, "product.unpinned", json!({ "product_id": product_id })).await;
     state.live.pins_changed(&room.name);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -247,13 +248,20 @@ pub async fn reserve(
     AppJson(body): AppJson<ReserveRequest>,
 ) -> Result<(StatusCode, Json<ReservationAck>), ApiError> {
     let room = visible_room(&state, &MaybeAuthUser(Some(caller.clone())), &room).await?;
+    let ack = reserve_in_room(&state, &room, &sale_id, &caller.user_id, body.quantity).await?;
+    Ok((StatusCode::CREATED, Json(ack)))
+}
+
+/// The one buy-now path, for HTTP and the room socket (`sale.reserve`): the engine answers
+/// the obvious refusals cheaply, the store decides the rest in one transaction.
+pub async fn reserve_in_room(state: &AppState, room: &RoomRow, sale_id: &str, user_id: &str, quantity: Option<i64>) -> Result<ReservationAck, ApiError> {
     let sale = state
         .store
-        .flash_sale(&sale_id)
+        .flash_sale(sale_id)
         .await?
         .filter(|s| s.room_id == room.id)
         .ok_or_else(|| ApiError::not_found("sale_not_found", "no sale of this room has this id"))?;
-    let quantity = body.quantity.unwrap_or(1);
+    let quantity = quantity.unwrap_or(1);
     if quantity < 1 || quantity > sale.per_buyer_cap {
         return Err(ApiError::bad_request("invalid_quantity", format!("quantity must be between 1 and {}", sale.per_buyer_cap)));
     }
@@ -266,21 +274,66 @@ pub async fn reserve(
         Err(BuyRefused::Ended) => return Err(ApiError::conflict("sale_ended", "this sale has ended")),
         Err(BuyRefused::SoldOut) => return Err(LiveStoreError::SaleSoldOut.into()),
     }
+    // The Redis front turns away buyers who cannot win; SQL decides for the others.
+    let front = state.live.front();
     let ttl = state.live.config().reservation_ttl_ms;
-    let r = state.store.reserve_flash_sale(&sale, &caller.user_id, quantity, now, ttl).await?;
+    let reserved = match front.take(&sale.id, sale.releases, user_id, quantity, sale.per_buyer_cap).await {
+        FrontVerdict::SoldOut => {
+            metrics::counter!("live_front_refusals_total", "reason" => "sold_out").increment(1);
+            return Err(LiveStoreError::SaleSoldOut.into());
+        }
+        FrontVerdict::OverCap => {
+            metrics::counter!("live_front_refusals_total", "reason" => "cap").increment(1);
+            return Err(LiveStoreError::BuyerCapReached { cap: sale.per_buyer_cap }.into());
+        }
+        FrontVerdict::Taken => {
+            let reserved = state.store.reserve_flash_sale(&sale, user_id, quantity, now, ttl).await;
+            if reserved.is_err() {
+                front.give_back(&sale.id, user_id, quantity).await;
+            }
+            reserved
+        }
+        verdict @ (FrontVerdict::Unknown | FrontVerdict::Stale) => {
+            let reserved = state.store.reserve_flash_sale(&sale, user_id, quantity, now, ttl).await;
+            if let Err(e) = front.seed_from_store(&state.store, &sale.id, verdict == FrontVerdict::Stale, now).await {
+                tracing::debug!(error = %e, "cannot seed the reservation front");
+            }
+            reserved
+        }
+    };
+    let r = reserved?;
     state.live.sold_changed(&room.name);
-    Ok((
-        StatusCode::CREATED,
-        Json(ReservationAck {
-            reservation_id: r.id,
-            sale_id: r.sale_id,
-            quantity: r.quantity,
-            reserved_until: r.reserved_until,
-            unit_price: sale.sale_price,
-            currency: sale.currency,
-            buyer_quantity: r.buyer_total,
-        }),
-    ))
+    Ok(ReservationAck {
+        reservation_id: r.id,
+        sale_id: r.sale_id,
+        quantity: r.quantity,
+        reserved_until: r.reserved_until,
+        unit_price: sale.sale_price,
+        currency: sale.currency,
+        buyer_quantity: r.buyer_total,
+    })
+}
+
+/// Cancel a flash sale (the room's seller or moderators): no new reservations; those already
+/// acknowledged stay valid until their TTL. Viewers get `sale.cancelled`.
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/sales/{id}/cancel", tag = "live", security(("bearer" = [])),
+    params(("room" = String, Path, description = "room name"), ("id" = String, Path, description = "sale id")),
+    responses((status = 200, body = SaleView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn cancel_sale(State(state): State<AppState>, caller: AuthUser, Path((room, sale_id)): Path<(String, String)>) -> Result<Json<SaleView>, ApiError> {
+    let room = find_room(&state, &room).await?;
+    require_room_staff(&state, &caller, &room).await?;
+    state
+        .store
+        .flash_sale(&sale_id)
+        .await?
+        .filter(|s| s.room_id == room.id)
+        .ok_or_else(|| ApiError::not_found("sale_not_found", "no sale of this room has this id"))?;
+    if !state.store.cancel_flash_sale(&sale_id).await? {
+        return Err(ApiError::conflict("sale_ended", "this sale has already ended or was cancelled"));
+    }
+    state.live.sale_cancelled(&room.name, &sale_id);
+    let sale = state.store.flash_sale(&sale_id).await?.ok_or_else(|| ApiError::not_found("sale_not_found", "the sale disappeared"))?;
+    Ok(Json(sale.into()))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -315,8 +368,10 @@ pub async fn checkout_reservation(
     Ok((StatusCode::CREATED, Json(ReservationOrder { order_id: order.id, expires_at: order.expires_at.unwrap_or_default(), total: order.totals.total, currency: order.currency })))
 }
 
-async fn publish(state: &AppState, room: &str, kind: &str, data: serde_json::Value) {
-    if let Err(e) = state.hub.publish(&ChannelName::room(room), Event::new(kind, data)).await {
-        tracing::warn!(room, kind, error = %e, "cannot publish a live event");
+/// Appends the event to the room's durable log, then publishes it to the room's channel.
+async fn publish(state: &AppState, room: &RoomRow, kind: &str, data: serde_json::Value) {
+    state.live.record(&room.id, kind, &data).await;
+    if let Err(e) = state.hub.publish(&ChannelName::room(&room.name), Event::new(kind, data)).await {
+        tracing::warn!(room = %room.name, kind, error = %e, "cannot publish a live event");
     }
 }

@@ -10,12 +10,16 @@ pub mod analytics_http;
 pub mod analytics_runtime;
 pub mod analytics_store;
 pub mod auction;
+pub mod auction_http;
+pub mod auction_store;
 pub mod cards;
 pub mod coalesce;
+pub mod event_log;
 pub mod flash_sale;
+pub mod front;
 pub mod http;
+pub mod orders;
 pub mod runtime;
-pub mod sale_cancel;
 pub mod stock_band;
 pub mod store;
 

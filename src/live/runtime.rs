@@ -13,9 +13,16 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+mod auctions;
+
+use auctions::AuctionTimers;
+
 use super::cards;
 use super::coalesce::Coalescer;
 use super::flash_sale::{Effect, FlashSale, Input, Phase};
+use super::event_log::StreamTime;
+use super::front::ReservationFront;
+use crate::sfu::Sfu;
 use super::stock_band::{StockBand, DEFAULT_LOW_THRESHOLD};
 use super::store::SaleRow;
 use super::Millis;
@@ -33,6 +40,8 @@ pub struct LiveConfig {
     /// How long a one-tap reservation holds its units.
     pub reservation_ttl_ms: Millis,
     pub sweep_every: Duration,
+    /// How long an auction's winner (or runner-up) has to pay its order.
+    pub auction_payment_window_ms: Millis,
 }
 
 impl Default for LiveConfig {
@@ -43,6 +52,7 @@ impl Default for LiveConfig {
             low_threshold: DEFAULT_LOW_THRESHOLD,
             reservation_ttl_ms: 5 * 60_000,
             sweep_every: Duration::from_secs(1),
+            auction_payment_window_ms: 15 * 60_000,
         }
     }
 }
@@ -50,8 +60,19 @@ impl Default for LiveConfig {
 enum RoomMsg {
     PinsChanged,
     SaleCreated(Box<SaleRow>),
+    /// The store already marked it cancelled; the task stops it and announces it.
+    SaleCancelled(String),
     /// A sale's sold count changed in the store; the task re-reads it.
     SoldChanged,
+    /// An auction was created, bid on or cancelled; the task re-reads it and announces it.
+    Auction { id: String, change: AuctionChange },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuctionChange {
+    Started,
+    Bid,
+    Cancelled,
 }
 
 /// A room task's inbox and its handle.
@@ -64,6 +85,9 @@ pub struct Live {
 
 struct Inner {
     store: Store,
+    front: ReservationFront,
+    /// For stream time in the event log (absent in tests that build `Live` alone).
+    sfu: Option<Sfu>,
     hub: Hub,
     config: LiveConfig,
     rooms: Mutex<HashMap<String, RoomHandle>>,
@@ -72,7 +96,30 @@ struct Inner {
 
 impl Live {
     pub fn new(store: Store, hub: Hub, config: LiveConfig) -> Live {
-        Live { inner: Arc::new(Inner { store, hub, config, rooms: Mutex::new(HashMap::new()), sweeper: Mutex::new(None) }) }
+        Live::with_services(store, hub, config, ReservationFront::disabled(), None)
+    }
+
+    /// With a reservation front (Redis) that refuses buyers who cannot win before SQL, and
+    /// the SFU whose media clock stamps the event log with stream time.
+    pub fn with_services(store: Store, hub: Hub, config: LiveConfig, front: ReservationFront, sfu: Option<Sfu>) -> Live {
+        Live { inner: Arc::new(Inner { store, front, sfu, hub, config, rooms: Mutex::new(HashMap::new()), sweeper: Mutex::new(None) }) }
+    }
+
+    /// Appends an event to the room's durable log with wall time and, if it is
+    /// streaming, stream time. A failure is logged, never shown to the caller.
+    pub async fn record(&self, room_id: &str, kind: &str, data: &serde_json::Value) {
+        let at = now_ms();
+        let stream = match &self.inner.sfu {
+            Some(sfu) => sfu.media_clock(room_id.to_string()).await.ok().flatten().and_then(|clock| StreamTime::at(&clock, at)),
+            None => None,
+        };
+        if let Err(e) = self.inner.store.append_room_event(room_id, kind, data, at, stream).await {
+            tracing::warn!(kind, error = %e, "cannot append to the room's event log");
+        }
+    }
+
+    pub fn front(&self) -> &ReservationFront {
+        &self.inner.front
     }
 
     pub fn config(&self) -> &LiveConfig {
@@ -85,6 +132,10 @@ impl Live {
         match self.inner.store.all_open_flash_sales().await {
             Ok(sales) => sales.into_iter().for_each(|(room, _)| self.room(&room)),
             Err(e) => tracing::warn!(error = %e, "cannot restore flash sales"),
+        }
+        match self.inner.store.running_auctions().await {
+            Ok(auctions) => auctions.iter().for_each(|a| self.room(&a.room)),
+            Err(e) => tracing::warn!(error = %e, "cannot restore auctions"),
         }
         match self.inner.store.rooms_with_pins().await {
             Ok(rooms) => rooms.iter().for_each(|room| self.room(room)),
@@ -149,6 +200,14 @@ impl Live {
         self.send(room, RoomMsg::SaleCreated(Box::new(sale)));
     }
 
+    pub fn sale_cancelled(&self, room: &str, sale_id: &str) {
+        self.send(room, RoomMsg::SaleCancelled(sale_id.to_string()));
+    }
+
+    pub fn auction_changed(&self, room: &str, id: &str, change: AuctionChange) {
+        self.send(room, RoomMsg::Auction { id: id.to_string(), change });
+    }
+
     pub fn sold_changed(&self, room: &str) {
         self.send(room, RoomMsg::SoldChanged);
     }
@@ -183,6 +242,7 @@ struct RoomTask {
     bands: HashMap<String, StockBand>,
     coalescer: Coalescer<String, StockBand>,
     sales: HashMap<String, FlashSale>,
+    auctions: AuctionTimers,
 }
 
 impl RoomTask {
@@ -197,6 +257,7 @@ impl RoomTask {
             bands: HashMap::new(),
             coalescer: Coalescer::new(interval),
             sales: HashMap::new(),
+            auctions: AuctionTimers::default(),
         }
     }
 
@@ -211,6 +272,7 @@ impl RoomTask {
         loop {
             let now = now_ms();
             self.tick_sales(now).await;
+            self.tick_auctions(now).await;
             if !self.variants.is_empty() {
                 self.watch_stock().await;
             }
@@ -218,7 +280,7 @@ impl RoomTask {
                 let bands: Vec<_> = batch.into_iter().map(|(variant_id, band)| json!({"variant_id": variant_id, "stock": band})).collect();
                 self.publish("stock.bands", json!({ "bands": bands })).await;
             }
-            let mut wake = self.sales.values().filter_map(FlashSale::next_deadline).min();
+            let mut wake = self.sales.values().filter_map(FlashSale::next_deadline).chain(self.auctions.next_deadline()).min();
             if !self.variants.is_empty() {
                 let poll = now + self.live.inner.config.band_interval_ms;
                 let next = self.coalescer.next_deadline().map_or(poll, |d| d.max(now).min(poll));
@@ -241,6 +303,11 @@ impl RoomTask {
                             RoomMsg::PinsChanged => pins_changed = true,
                             RoomMsg::SoldChanged => sold_changed = true,
                             RoomMsg::SaleCreated(sale) => self.add_sale(*sale).await,
+                            RoomMsg::SaleCancelled(id) => {
+                                self.sales.remove(&id);
+                                self.publish("sale.cancelled", json!({"sale_id": id})).await;
+                            }
+                            RoomMsg::Auction { id, change } => self.auction_changed(&id, change).await,
                         }
                         next = rx.try_recv().ok();
                     }
@@ -265,6 +332,9 @@ impl RoomTask {
         for sale in self.store().open_flash_sales(&room.id).await? {
             let id = sale.id.clone();
             self.sales.insert(id, FlashSale::restore(sale.rules(), sale.phase(), sale.sold));
+        }
+        for auction in self.store().running_auctions().await?.into_iter().filter(|a| a.room_id == room.id) {
+            self.auctions.track(&auction);
         }
         Ok(())
     }
@@ -368,6 +438,9 @@ impl RoomTask {
     }
 
     async fn publish(&self, kind: &str, data: serde_json::Value) {
+        if let (Some(room_id), false) = (&self.room_id, kind == "stock.bands") {
+            self.live.record(room_id, kind, &data).await;
+        }
         if let Err(e) = self.live.inner.hub.publish(&self.channel, Event::new(kind, data)).await {
             tracing::warn!(room = %self.room, kind, error = %e, "cannot publish a live event");
         }

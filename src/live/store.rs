@@ -5,13 +5,12 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::commerce::pricing::{price_groups, PricedLine, ShopGroup};
-use crate::commerce::store::notifications::{notify_in, notify_sellers_in};
 use crate::commerce::store::stock::{release_in, reserve_in};
 use crate::commerce::store::CommerceError;
 use crate::store::{new_id, now_ms, Store, StoreError, StoreResult};
 
 use super::flash_sale::{FlashSaleRules, Phase};
+use super::orders::{place_live_order_in, LiveOrder};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveStoreError {
@@ -67,6 +66,8 @@ pub struct SaleRow {
     pub starts_at: i64,
     pub ends_at: i64,
     pub phase: String,
+    /// Reservations released so far (the Redis front's generation).
+    pub releases: i64,
 }
 
 impl SaleRow {
@@ -135,7 +136,7 @@ pub struct ReleasedReservation {
     pub sale_sold: i64,
 }
 
-const SALE_COLUMNS: &str = "id, room_id, shop_id, variant_id, sale_price, currency, total_quantity, per_buyer_cap, sold, starts_at, ends_at, phase";
+const SALE_COLUMNS: &str = "id, room_id, shop_id, variant_id, sale_price, currency, total_quantity, per_buyer_cap, sold, starts_at, ends_at, phase, releases";
 
 fn sale_from_row(row: &AnyRow) -> StoreResult<SaleRow> {
     Ok(SaleRow {
@@ -151,6 +152,7 @@ fn sale_from_row(row: &AnyRow) -> StoreResult<SaleRow> {
         starts_at: row.try_get("starts_at")?,
         ends_at: row.try_get("ends_at")?,
         phase: row.try_get("phase")?,
+        releases: row.try_get("releases")?,
     })
 }
 
@@ -216,6 +218,7 @@ impl Store {
             starts_at: sale.rules.starts_at,
             ends_at: sale.rules.ends_at(),
             phase: "scheduled".into(),
+            releases: 0,
         };
         sqlx::query(
             "INSERT INTO flash_sales (id, room_id, shop_id, variant_id, sale_price, currency, total_quantity, per_buyer_cap, sold, starts_at, ends_at, phase, created_by, created_at) \
@@ -270,6 +273,12 @@ impl Store {
             .bind(phase_str(from))
             .execute(self.writer())
             .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Cancels a sale that has not ended; `false` if it had.
+    pub async fn cancel_flash_sale(&self, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE flash_sales SET phase = 'cancelled' WHERE id = $1 AND phase NOT IN ('ended', 'cancelled')").bind(id).execute(self.writer()).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -333,6 +342,12 @@ impl Store {
         Ok(SaleReservation { id, sale_id: sale.id.clone(), quantity, reserved_until, sale_sold, buyer_total })
     }
 
+    /// Each buyer's count in a sale (the reservation front is seeded from it).
+    pub async fn flash_sale_buyer_counts(&self, sale_id: &str) -> StoreResult<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT user_id, quantity FROM flash_sale_buyers WHERE sale_id = $1 AND quantity > 0").bind(sale_id).fetch_all(self.reader()).await?;
+        rows.iter().map(|r| Ok((r.try_get("user_id")?, r.try_get("quantity")?))).collect()
+    }
+
     /// `None` if the user has no such reservation; `Some(still held)` otherwise.
     pub async fn held_sale_reservation_exists(&self, id: &str, user_id: &str) -> StoreResult<Option<bool>> {
         let row = sqlx::query("SELECT status FROM flash_sale_reservations WHERE id = $1 AND user_id = $2").bind(id).bind(user_id).fetch_optional(self.reader()).await?;
@@ -371,9 +386,8 @@ impl Store {
     pub async fn order_sale_reservation(&self, reservation_id: &str, user_id: &str, now: i64) -> LiveResult<String> {
         let row = sqlx::query(
             "SELECT r.status AS status, r.order_id AS order_id, r.stock_reservation_id AS hold, r.quantity AS quantity, r.reserved_until AS until, \
-             s.shop_id AS shop_id, s.variant_id AS variant_id, s.sale_price AS price, s.currency AS currency, v.sku AS sku, v.weight_grams AS weight, p.title AS title \
-             FROM flash_sale_reservations r JOIN flash_sales s ON s.id = r.sale_id JOIN variants v ON v.id = s.variant_id JOIN products p ON p.id = v.product_id \
-             WHERE r.id = $1 AND r.user_id = $2",
+             s.shop_id AS shop_id, s.variant_id AS variant_id, s.sale_price AS price \
+             FROM flash_sale_reservations r JOIN flash_sales s ON s.id = r.sale_id WHERE r.id = $1 AND r.user_id = $2",
         )
         .bind(reservation_id)
         .bind(user_id)
@@ -388,15 +402,9 @@ impl Store {
             _ => return Err(LiveStoreError::ReservationGone),
         }
         let (hold, quantity, until): (String, i64, i64) = (row.try_get("hold")?, row.try_get("quantity")?, row.try_get("until")?);
-        let (shop_id, variant_id, price, currency): (String, String, i64, String) =
-            (row.try_get("shop_id")?, row.try_get("variant_id")?, row.try_get("price")?, row.try_get("currency")?);
-        let (sku, weight, title): (String, i64, String) = (row.try_get("sku")?, row.try_get("weight")?, row.try_get("title")?);
-        let group = ShopGroup { shop_id: shop_id.clone(), currency: currency.clone(), lines: vec![PricedLine { variant_id: variant_id.clone(), unit_price: price, quantity, weight_grams: weight }] };
-        let totals = price_groups(&[group], None, now).ok().and_then(|t| t.into_iter().next()).unwrap_or_default();
-        let order_id = new_id();
+        let (shop_id, variant_id, price): (String, String, i64) = (row.try_get("shop_id")?, row.try_get("variant_id")?, row.try_get("price")?);
         let mut tx = self.writer().begin().await?;
-        let claimed = sqlx::query("UPDATE flash_sale_reservations SET status = 'ordered', order_id = $1 WHERE id = $2 AND status = 'held' AND reserved_until > $3")
-            .bind(&order_id)
+        let claimed = sqlx::query("UPDATE flash_sale_reservations SET status = 'ordered' WHERE id = $1 AND status = 'held' AND reserved_until > $2")
             .bind(reservation_id)
             .bind(now)
             .execute(&mut *tx)
@@ -404,43 +412,19 @@ impl Store {
         if claimed.rows_affected() != 1 {
             return Err(LiveStoreError::ReservationGone);
         }
-        sqlx::query(
-            "INSERT INTO orders (id, checkout_id, user_id, shop_id, status, currency, subtotal, discount, tax, shipping, total, coupon_code, expires_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'pending_payment', $5, $6, $7, $8, $9, $10, NULL, $11, $12, $12)",
-        )
-        .bind(&order_id)
-        .bind(new_id())
-        .bind(user_id)
-        .bind(&shop_id)
-        .bind(&currency)
-        .bind(totals.subtotal)
-        .bind(totals.discount)
-        .bind(totals.tax)
-        .bind(totals.shipping)
-        .bind(totals.total)
-        .bind(until)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO order_items (order_id, variant_id, reservation_id, sku, title, unit_price, quantity) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(&order_id)
-            .bind(&variant_id)
-            .bind(&hold)
-            .bind(&sku)
-            .bind(&title)
-            .bind(price)
-            .bind(quantity)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO order_events (id, order_id, from_status, to_status, actor_id, note, created_at) VALUES ($1, $2, NULL, 'pending_payment', $3, 'flash sale', $4)")
-            .bind(new_id())
-            .bind(&order_id)
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        notify_in(&mut tx, user_id, "order_placed", Some(&order_id), &format!("Flash sale order placed: {} {} to pay", totals.total, currency)).await?;
-        notify_sellers_in(&mut tx, &shop_id, "new_order", Some(&order_id), "New flash sale order").await?;
+        let order = LiveOrder {
+            user_id,
+            shop_id: &shop_id,
+            variant_id: &variant_id,
+            hold_id: &hold,
+            unit_price: price,
+            quantity,
+            expires_at: until,
+            now,
+            origin: "flash sale",
+        };
+        let order_id = place_live_order_in(&mut tx, order).await?;
+        sqlx::query("UPDATE flash_sale_reservations SET order_id = $1 WHERE id = $2").bind(&order_id).bind(reservation_id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(order_id)
     }
@@ -497,7 +481,7 @@ impl Store {
 async fn give_back_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, reservation_id: &str) -> LiveResult<ReleasedReservation> {
     let r = sqlx::query("SELECT sale_id, user_id, quantity FROM flash_sale_reservations WHERE id = $1").bind(reservation_id).fetch_one(&mut **tx).await?;
     let (sale_id, user_id, quantity): (String, String, i64) = (r.try_get("sale_id")?, r.try_get("user_id")?, r.try_get("quantity")?);
-    sqlx::query("UPDATE flash_sales SET sold = sold - $1 WHERE id = $2 AND sold >= $1").bind(quantity).bind(&sale_id).execute(&mut **tx).await?;
+    sqlx::query("UPDATE flash_sales SET sold = sold - $1, releases = releases + 1 WHERE id = $2 AND sold >= $1").bind(quantity).bind(&sale_id).execute(&mut **tx).await?;
     sqlx::query("UPDATE flash_sale_buyers SET quantity = quantity - $1 WHERE sale_id = $2 AND user_id = $3 AND quantity >= $1")
         .bind(quantity)
         .bind(&sale_id)

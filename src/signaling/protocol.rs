@@ -57,6 +57,10 @@ pub enum ClientMessage {
     ModerationLog { id: Option<u64>, room: String },
     #[serde(rename = "moderation.held")]
     HeldMessages { id: Option<u64>, room: String },
+    /// One-tap buy now in a room's flash sale (the same store path as
+    /// `POST /api/v1/rooms/{room}/sales/{id}/reserve`).
+    #[serde(rename = "sale.reserve")]
+    SaleReserve { id: Option<u64>, room: String, sale_id: String, quantity: Option<i64> },
     #[serde(rename = "ping")]
     Ping { id: Option<u64> },
     #[serde(rename = "pong")]

@@ -137,6 +137,7 @@ impl Session {
             ClientMessage::Moderate { room, action, .. } => self.moderate(&room, action).await,
             ClientMessage::ModerationLog { room, .. } => self.moderation_log(&room).await,
             ClientMessage::HeldMessages { room, .. } => self.held_messages(&room).await,
+            ClientMessage::SaleReserve { room, sale_id, quantity, .. } => self.reserve(&room, &sale_id, quantity).await,
             ClientMessage::Ping { .. } => {
                 self.hub.send_to(self.conn, &ServerMessage::Pong { id });
                 Ok(Reply::Sent)
@@ -272,12 +273,15 @@ impl Session {
         let (slow_mode_secs, presence) = self.hub.with_core(|core| ((core.slow_mode_secs(&row.name), core.presence(&row.name)), Vec::new()));
         let pinned_products = crate::live::runtime::pinned_cards(&self.state.live, &self.state.store, &row.id).await?;
         let sales: Vec<crate::live::http::SaleView> = self.state.store.open_flash_sales(&row.id).await?.into_iter().map(Into::into).collect();
+        let auctions: Vec<_> =
+            self.state.store.room_auctions(&row.id).await?.iter().filter(|a| a.status == "running").map(crate::live::auction_http::AuctionView::public).collect();
         Ok(json!({
             "room": { "name": row.name, "title": row.title, "status": row.status, "visibility": row.visibility },
             "live": row.status == "live",
             "presence": { "viewers": presence.viewers, "peak": presence.peak, "unique": presence.unique },
             "pinned_products": pinned_products,
             "sales": sales,
+            "auctions": auctions,
             "slow_mode_secs": slow_mode_secs,
             "chat": chat,
             "pinned_message": pinned,
@@ -318,6 +322,14 @@ impl Session {
     fn react(&mut self, room: &str, kind: &str, count: u32) -> Outcome {
         self.hub.with_core(|core| (core.react(self.conn, room, kind, count), Vec::new()))?;
         Ok(Reply::Ack(json!({})))
+    }
+
+    /// Buy now over the socket: the ack carries `reserved_until`.
+    async fn reserve(&mut self, room: &str, sale_id: &str, quantity: Option<i64>) -> Outcome {
+        let user_id = self.identity()?.user_id.clone();
+        let access = self.room_access(room).await?;
+        let ack = crate::live::http::reserve_in_room(&self.state, &access.row, sale_id, &user_id, quantity).await.map_err(refusal_of)?;
+        Ok(Reply::Ack(json!(ack)))
     }
 
     async fn require_staff(&mut self, room: &str) -> Result<(Identity, RoomAccess), Refusal> {

@@ -34,6 +34,8 @@ const ADMIN: &[Persona] = &[Admin];
 const BUYER: &[Persona] = &[Customer];
 pub const ROOM_STAFF: &[Persona] = &[Moderator, Seller, Admin];
 const BUYER_OR_SELLER: &[Persona] = &[Customer, Seller, Admin];
+/// Signed in and not the room's staff (a seller does not bid in their own auction).
+const BIDDERS: &[Persona] = &[Customer, OtherSeller, OtherModerator, Admin];
 
 struct Rule {
     method: &'static str,
@@ -79,6 +81,12 @@ fn rules() -> Vec<Rule> {
         Rule { method: "get", path: "/api/v1/products/{id}", allowed: EVERYONE, body: no_body },
         Rule { method: "get", path: "/api/v1/rooms/{room}", allowed: EVERYONE, body: no_body },
         Rule { method: "post", path: "/api/v1/rooms/{room}/events", allowed: SHOP_SELLER, body: |_, _| json!({"kind": "product.pinned", "data": {"product_id": "p1"}}) },
+        Rule { method: "get", path: "/api/v1/rooms/{room}/auctions", allowed: EVERYONE, body: no_body },
+        Rule { method: "post", path: "/api/v1/rooms/{room}/auctions", allowed: ROOM_STAFF, body: |w, _| json!({"variant_id": w.variant_id, "starting_price": 1000, "duration_secs": 60}) },
+        Rule { method: "post", path: "/api/v1/rooms/{room}/auctions/{id}/bids", allowed: BIDDERS, body: |_, _| json!({"amount": 1000}) },
+        Rule { method: "post", path: "/api/v1/rooms/{room}/auctions/{id}/cancel", allowed: ROOM_STAFF, body: no_body },
+        Rule { method: "post", path: "/api/v1/rooms/{room}/auctions/{id}/offer-runner-up", allowed: ROOM_STAFF, body: no_body },
+        Rule { method: "get", path: "/api/v1/rooms/{room}/event-log", allowed: EVERYONE, body: no_body },
         Rule { method: "get", path: "/api/v1/rooms/{room}/media-clock", allowed: EVERYONE, body: no_body },
         Rule { method: "get", path: "/api/v1/rooms/{room}/moderation-log", allowed: ROOM_STAFF, body: no_body },
         Rule { method: "get", path: "/api/v1/rooms/{room}/shop", allowed: EVERYONE, body: no_body },
@@ -89,7 +97,7 @@ fn rules() -> Vec<Rule> {
         Rule { method: "post", path: "/api/v1/rooms/{room}/reservations/{id}/checkout", allowed: SIGNED_IN, body: no_body },
         Rule { method: "get", path: "/api/v1/rooms/{room}/sales", allowed: EVERYONE, body: no_body },
         Rule { method: "post", path: "/api/v1/rooms/{room}/sales", allowed: SHOP_SELLER, body: |w, _| json!({"variant_id": w.variant_id, "sale_price": 1000, "total_quantity": 5, "per_buyer_cap": 1, "duration_secs": 60}) },
-        Rule { method: "post", path: "/api/v1/rooms/{room}/sales/{id}/cancel", allowed: SHOP_SELLER, body: no_body },
+        Rule { method: "post", path: "/api/v1/rooms/{room}/sales/{id}/cancel", allowed: ROOM_STAFF, body: no_body },
         Rule { method: "post", path: "/api/v1/rooms/{room}/sales/{id}/reserve", allowed: SIGNED_IN, body: |_, _| json!({"quantity": 1}) },
         Rule { method: "post", path: "/api/v1/rooms/{room}/stream-key", allowed: SHOP_SELLER, body: no_body },
         Rule { method: "post", path: "/api/v1/rooms/{room}/token", allowed: SIGNED_IN, body: no_body },

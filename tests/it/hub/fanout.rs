@@ -84,9 +84,16 @@ async fn a_ban_on_one_node_takes_effect_on_the_other() {
 }
 
 /// A streamcart binary running as its own OS process; killed when dropped.
-struct Process {
+pub struct Process {
     child: std::process::Child,
-    app: crate::support::TestApp,
+    pub app: crate::support::TestApp,
+}
+
+impl Process {
+    /// SIGKILL: no shutdown hook runs, as in a crash or an OOM kill.
+    pub fn kill_9(&self) {
+        let _ = std::process::Command::new("kill").arg("-9").arg(self.child.id().to_string()).status();
+    }
 }
 
 impl Drop for Process {
@@ -98,7 +105,7 @@ impl Drop for Process {
 
 /// Starts the real binary on a free port against `database_url`, `redis`, the
 /// Redis prefix in `config` and the shared `data_dir` (so both share secrets).
-async fn start_process(data_dir: &std::path::Path, config: &std::path::Path, database_url: &str, redis: &str) -> Process {
+pub async fn start_process(data_dir: &std::path::Path, config: &std::path::Path, database_url: &str, redis: &str) -> Process {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_streamcart"))
         .args(["--port", &port.to_string(), "--config"])

@@ -3,7 +3,7 @@
 
 mod chat;
 mod client;
-mod fanout;
+pub mod fanout;
 mod moderation;
 mod recovery;
 mod robustness;

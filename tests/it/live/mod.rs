@@ -3,9 +3,14 @@
 //! the SQL store, on whichever back-ends this run selects.
 
 mod analytics;
+mod auctions;
+mod crash;
+mod event_log;
+mod front;
 mod pins;
 mod sale_cancel;
 mod sales;
+mod socket_buy;
 
 use serde_json::{json, Value};
 

@@ -209,8 +209,8 @@ async fn a_cancelled_sale_order_gives_its_units_back_to_the_sale() {
         .unwrap();
     let res = post(&app, &buyer, &format!("/api/v1/orders/{}/cancel", order["order_id"].as_str().unwrap()), json!({})).await;
     assert_eq!(res.status(), 200);
-    let released = same_store(&app).await.release_abandoned_sale_orders().await.unwrap();
-    assert_eq!(released.len(), 1);
+    // Released by this call or, if it got there first, by the server's own sweeper (once either way).
+    same_store(&app).await.release_abandoned_sale_orders().await.unwrap();
     let sales: Value = app.client.get(app.url("/api/v1/rooms/show/sales")).send().await.unwrap().json().await.unwrap();
     assert_eq!(sales[0]["sold"], 0);
     assert_eq!(reserve(&app, &buyer, sale["id"].as_str().unwrap(), 2).await.status(), 201, "the buyer's cap is free again");
