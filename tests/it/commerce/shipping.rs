@@ -54,7 +54,7 @@ async fn the_cart_quotes_the_shops_rate_for_the_destination_zone_and_weight_band
 
 #[tokio::test]
 async fn checkout_charges_the_quoted_shipping_and_refuses_a_country_the_shop_does_not_ship_to() {
-    let (app, ann, scarf) = buyer_of_a_shop_with_rates().await;
+    let (app, ann, _scarf) = buyer_of_a_shop_with_rates().await;
     let res = checkout(&app, &ann, "no-country", None).await;
     assert_eq!(res.status(), 409);
     assert_eq!(error_code(res).await, "shipping_country_required");

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use super::{immediate_sale, live_room, product, viewer};
-use crate::commerce::{buyer, post};
+use super::{immediate_sale, live_room, product};
+use crate::commerce::post;
 use crate::support::{error_code, spawn_app};
 
 #[tokio::test]
