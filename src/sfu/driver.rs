@@ -37,6 +37,8 @@ pub struct SfuSettings {
     pub max_publisher_bitrate: Option<u64>,
     /// ICE-TCP port (`rtc.tcp_port`; 0 picks one); `None`: no ICE over TCP.
     pub tcp_port: Option<u16>,
+    /// Where publishes are recorded (`record.rs`); `None`: not recorded.
+    pub record_dir: Option<std::path::PathBuf>,
 }
 
 impl SfuSettings {
@@ -48,6 +50,7 @@ impl SfuSettings {
             replace_publisher: settings.sfu_replace_publisher,
             max_publisher_bitrate: Some(u64::from(settings.sfu_max_publisher_bitrate_kbps) * 1000).filter(|bps| *bps > 0),
             tcp_port: Some(settings.rtc_tcp_port),
+            record_dir: settings.sfu_record.then(|| settings.data_dir.join("recordings")),
         }
     }
 }
@@ -105,6 +108,7 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store, hub: crate::signa
         batch,
         tcp_port,
         tcp_conns: HashMap::new(),
+        record_dir: settings.record_dir,
         max_publisher_bitrate: settings.max_publisher_bitrate,
         next_stall_check: Instant::now(),
         candidates: candidates.clone(),
@@ -170,6 +174,8 @@ impl Peer {
 
 struct RoomSlot {
     name: String,
+    /// The current publish's recording, when recording is on.
+    recorder: Option<super::record::Recorder>,
     core: Room,
     codecs: Vec<PayloadParams>,
     clock: Option<MediaClock>,
@@ -185,6 +191,7 @@ struct Driver {
     max_publisher_bitrate: Option<u64>,
     tcp_port: Option<u16>,
     batch: super::batch::GsoBatch,
+    record_dir: Option<std::path::PathBuf>,
     /// Open ICE-TCP connections, by the client's address.
     tcp_conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     candidates: Vec<SocketAddr>,
@@ -279,11 +286,12 @@ impl Driver {
         if let Some(cap) = self.max_publisher_bitrate {
             created.answer_sdp = super::cap::announce_in_answer(&created.answer_sdp, cap);
         }
-        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { name: room.name.clone(), core: Room::default(), codecs: Vec::new(), clock: None });
+        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { name: room.name.clone(), recorder: None, core: Room::default(), codecs: Vec::new(), clock: None });
         let same_codecs = codecs::same_codecs(&slot.codecs, &codecs);
         slot.codecs = codecs;
         slot.clock = None;
         slot.core.set_bitrate_cap(self.max_publisher_bitrate);
+        slot.recorder = self.record_dir.as_ref().map(|dir| super::record::Recorder::start(lifecycle::recording_dir(dir, &room.name, &created.session)));
         if live {
             self.replace(&room, id, same_codecs);
         } else if let Some(slot) = self.rooms.get_mut(&room.id) {
@@ -532,6 +540,7 @@ impl Driver {
             self.by_source.retain(|_, p| *p != id);
             let Some(slot) = self.rooms.get_mut(&peer.room_id) else { continue };
             if slot.core.remove_peer(id) {
+                slot.recorder = None;
                 tracing::info!(room = peer.room_name, reason = peer.end_reason, "publisher left; ending the stream");
                 if !peer.ended_by_client {
                     let _ = self.status.send((peer.room_id.clone(), "ended"));
@@ -654,6 +663,19 @@ impl Driver {
                     bytes: data.data.len(),
                 };
                 slot.core.on_frame(frame, now, outputs);
+                if let Some(recorder) = &slot.recorder {
+                    let top = frame.keyframe && slot.core.top_layer(data.mid, now) == Some(data.rid);
+                    recorder.record(super::record::RecordFrame {
+                        mid: data.mid,
+                        codec: data.params.spec().codec,
+                        layer: data.rid,
+                        top,
+                        keyframe: frame.keyframe,
+                        time: frame.time,
+                        clock_rate: frame.clock_rate,
+                        data: data.data.clone(),
+                    });
+                }
                 let publisher = slot.core.publisher();
                 self.apply(outputs, publisher, Some(&data), queue);
                 return;

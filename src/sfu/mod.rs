@@ -21,6 +21,7 @@ pub mod http;
 pub mod ice;
 pub mod keyframe;
 pub mod net;
+pub mod record;
 pub mod room;
 mod tcp;
 
