@@ -98,14 +98,12 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store, hub: crate::signa
         None => None,
     };
     tracing::info!(%local_addr, ?tcp_port, ?candidates, "SFU listening");
-    let batch = super::batch::GsoBatch::new(udp.max_gso_segments());
     let driver = Driver {
         socket,
         udp,
         port: local_addr.port(),
         max_viewers: settings.max_viewers_per_room,
         replace_publisher: settings.replace_publisher,
-        batch,
         tcp_port,
         tcp_conns: HashMap::new(),
         record_dir: settings.record_dir,
@@ -190,7 +188,6 @@ struct Driver {
     replace_publisher: bool,
     max_publisher_bitrate: Option<u64>,
     tcp_port: Option<u16>,
-    batch: super::batch::GsoBatch,
     record_dir: Option<std::path::PathBuf>,
     /// Open ICE-TCP connections, by the client's address.
     tcp_conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
@@ -587,10 +584,18 @@ impl Driver {
                         }
                     }
                     Ok(Output::Transmit(t)) => {
-                        // Consecutive datagrams to this peer leave in one GSO send.
-                        if !self.batch.offer(t.destination, Some(t.source.ip()), &t.contents) {
-                            self.flush_batch();
-                            self.batch.offer(t.destination, Some(t.source.ip()), &t.contents);
+                        // One send per datagram: str0m paces each viewer's packets, so
+                        // consecutive ones to one address are too rare for GSO batching
+                        // to pay (measured: docs/BENCHMARKS.md, SFU).
+                        let transmit = quinn_udp::Transmit {
+                            destination: t.destination,
+                            ecn: None,
+                            contents: &t.contents,
+                            segment_size: None,
+                            src_ip: Some(t.source.ip()),
+                        };
+                        if self.udp.try_send((&self.socket).into(), &transmit).is_err() {
+                            metrics::counter!("sfu_udp_send_dropped_total").increment(1);
                         }
                     }
                     Ok(Output::Event(event)) => self.on_event(id, event, &mut outputs, &mut queue),
@@ -601,25 +606,6 @@ impl Driver {
                     }
                 }
             }
-            self.flush_batch();
-        }
-    }
-
-    /// Sends the batched datagrams (one peer's, to one address) in one call.
-    fn flush_batch(&mut self) {
-        let Some(batch) = self.batch.take() else { return };
-        let transmit = quinn_udp::Transmit {
-            destination: batch.destination,
-            ecn: None,
-            contents: batch.contents,
-            segment_size: batch.segment_size,
-            src_ip: batch.source,
-        };
-        metrics::counter!("sfu_udp_send_calls_total").increment(1);
-        if self.udp.try_send((&self.socket).into(), &transmit).is_err() {
-            metrics::counter!("sfu_udp_send_dropped_total").increment(batch.count as u64);
-        } else {
-            metrics::counter!("sfu_udp_datagrams_sent_total").increment(batch.count as u64);
         }
     }
 

@@ -12,7 +12,6 @@
 //! jitter/reorder buffering into whole frames, RTCP reports, TWCC bandwidth
 //! estimation for viewers, and packetization with per-viewer sequence numbers.
 
-pub mod batch;
 pub mod cap;
 pub mod codecs;
 mod driver;

@@ -216,15 +216,17 @@ async fn with_recording_on_a_publish_is_written_as_ivf_video_and_ogg_opus_audio(
     receive(&mut viewer, 20, 20).await;
     assert_eq!(app.client.delete(app.url(&publisher.location)).send().await.unwrap().status(), 200);
 
-    // The recorder closes its files after the publish ends; wait (bounded) for the IVF frame count.
-    let mut ivf = Vec::new();
-    for _ in 0..100 {
+    // The recorder closes its files after the publish ends, one after the other; wait
+    // (bounded) until both are closed: the IVF frame count written, the audio flushed.
+    let read = |ext: &str| {
         let files = recording_files(&app, "spring");
-        if let Some(path) = files.iter().find(|p| p.extension().is_some_and(|e| e == "ivf")) {
-            ivf = std::fs::read(path).unwrap();
-            if ivf.len() >= 32 && u32::from_le_bytes(ivf[24..28].try_into().unwrap()) > 0 {
-                break;
-            }
+        files.iter().find(|p| p.extension().is_some_and(|e| e == ext)).map(|p| std::fs::read(p).unwrap()).unwrap_or_default()
+    };
+    let (mut ivf, mut opus) = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        (ivf, opus) = (read("ivf"), read("opus"));
+        if ivf.len() >= 32 && u32::from_le_bytes(ivf[24..28].try_into().unwrap()) > 0 && opus.windows(8).filter(|w| *w == b"recorded").count() >= 10 {
+            break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -237,9 +239,7 @@ async fn with_recording_on_a_publish_is_written_as_ivf_video_and_ogg_opus_audio(
     assert_eq!(&first[3..6], &[0x9d, 0x01, 0x2a], "it starts at a keyframe");
     assert!(first.windows(8).any(|w| w == b"recorded"), "with the publisher's own bytes");
 
-    let files = recording_files(&app, "spring");
-    let opus = std::fs::read(files.iter().find(|p| p.extension().is_some_and(|e| e == "opus")).expect("an audio file")).unwrap();
-    assert_eq!(&opus[0..4], b"OggS");
+    assert_eq!(&opus[0..4], b"OggS", "an Ogg file");
     assert!(opus.windows(8).any(|w| w == b"OpusHead"));
     assert!(opus.windows(8).filter(|w| *w == b"recorded").count() >= 10, "audio packets as published");
 }
