@@ -46,6 +46,8 @@ pub struct Settings {
     /// Most a publisher may send, in kbit/s over all its tracks (`streamcart.sfu.max_publisher_bitrate_kbps`,
     /// default 0: no cap).
     pub sfu_max_publisher_bitrate_kbps: u32,
+    /// Record every publish under `<data_dir>/recordings` (`streamcart.sfu.record`, default false).
+    pub sfu_record: bool,
     /// Signaling hub limits (queues, heartbeats, session re-checks); defaults only for now.
     pub hub: crate::signaling::hub::ShellConfig,
     /// `None`: order emails go to the log.
@@ -146,6 +148,7 @@ impl Settings {
             sfu_max_viewers_per_room: 1000,
             sfu_replace_publisher: false,
             sfu_max_publisher_bitrate_kbps: 0,
+            sfu_record: false,
             shop: ShopSettings { default_currency: "USD".into(), platform_fee_bps: 500 },
             hub: Default::default(),
             smtp: None,
@@ -367,6 +370,7 @@ struct SfuSection {
     max_viewers_per_room: Option<usize>,
     replace_publisher: Option<bool>,
     max_publisher_bitrate_kbps: Option<u32>,
+    record: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -463,6 +467,9 @@ impl FileConfig {
         }
         if let Some(kbps) = ours.sfu.max_publisher_bitrate_kbps {
             s.sfu_max_publisher_bitrate_kbps = kbps;
+        }
+        if let Some(record) = ours.sfu.record {
+            s.sfu_record = record;
         }
         let auth = ours.auth;
         if let Some(v) = auth.access_token_ttl_secs {

@@ -37,6 +37,8 @@ pub struct SfuSettings {
     pub max_publisher_bitrate: Option<u64>,
     /// ICE-TCP port (`rtc.tcp_port`; 0 picks one); `None`: no ICE over TCP.
     pub tcp_port: Option<u16>,
+    /// Where publishes are recorded (`record.rs`); `None`: not recorded.
+    pub record_dir: Option<std::path::PathBuf>,
 }
 
 impl SfuSettings {
@@ -48,6 +50,7 @@ impl SfuSettings {
             replace_publisher: settings.sfu_replace_publisher,
             max_publisher_bitrate: Some(u64::from(settings.sfu_max_publisher_bitrate_kbps) * 1000).filter(|bps| *bps > 0),
             tcp_port: Some(settings.rtc_tcp_port),
+            record_dir: settings.sfu_record.then(|| settings.data_dir.join("recordings")),
         }
     }
 }
@@ -95,16 +98,15 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store, hub: crate::signa
         None => None,
     };
     tracing::info!(%local_addr, ?tcp_port, ?candidates, "SFU listening");
-    let batch = super::batch::GsoBatch::new(udp.max_gso_segments());
     let driver = Driver {
         socket,
         udp,
         port: local_addr.port(),
         max_viewers: settings.max_viewers_per_room,
         replace_publisher: settings.replace_publisher,
-        batch,
         tcp_port,
         tcp_conns: HashMap::new(),
+        record_dir: settings.record_dir,
         max_publisher_bitrate: settings.max_publisher_bitrate,
         next_stall_check: Instant::now(),
         candidates: candidates.clone(),
@@ -171,6 +173,8 @@ impl Peer {
 
 struct RoomSlot {
     name: String,
+    /// The current publish's recording, when recording is on.
+    recorder: Option<super::record::Recorder>,
     core: Room,
     codecs: Vec<PayloadParams>,
     clock: Option<MediaClock>,
@@ -187,7 +191,7 @@ struct Driver {
     replace_publisher: bool,
     max_publisher_bitrate: Option<u64>,
     tcp_port: Option<u16>,
-    batch: super::batch::GsoBatch,
+    record_dir: Option<std::path::PathBuf>,
     /// Open ICE-TCP connections, by the client's address.
     tcp_conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     candidates: Vec<SocketAddr>,
@@ -293,12 +297,13 @@ impl Driver {
         if let Some(cap) = self.max_publisher_bitrate {
             created.answer_sdp = super::cap::announce_in_answer(&created.answer_sdp, cap);
         }
-        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { name: room.name.clone(), core: Room::default(), codecs: Vec::new(), clock: None, muted: Default::default() });
+        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { name: room.name.clone(), recorder: None, core: Room::default(), codecs: Vec::new(), clock: None, muted: Default::default() });
         let same_codecs = codecs::same_codecs(&slot.codecs, &codecs);
         slot.codecs = codecs;
         slot.clock = None;
         slot.muted.clear();
         slot.core.set_bitrate_cap(self.max_publisher_bitrate);
+        slot.recorder = self.record_dir.as_ref().map(|dir| super::record::Recorder::start(lifecycle::recording_dir(dir, &room.name, &created.session)));
         if live {
             self.replace(&room, id, same_codecs);
         } else if let Some(slot) = self.rooms.get_mut(&room.id) {
@@ -548,6 +553,7 @@ impl Driver {
             self.by_source.retain(|_, p| *p != id);
             let Some(slot) = self.rooms.get_mut(&peer.room_id) else { continue };
             if slot.core.remove_peer(id) {
+                slot.recorder = None;
                 tracing::info!(room = peer.room_name, reason = peer.end_reason, "publisher left; ending the stream");
                 if !peer.ended_by_client {
                     let _ = self.status.send((peer.room_id.clone(), "ended"));
@@ -594,10 +600,18 @@ impl Driver {
                         }
                     }
                     Ok(Output::Transmit(t)) => {
-                        // Consecutive datagrams to this peer leave in one GSO send.
-                        if !self.batch.offer(t.destination, Some(t.source.ip()), &t.contents) {
-                            self.flush_batch();
-                            self.batch.offer(t.destination, Some(t.source.ip()), &t.contents);
+                        // One send per datagram: str0m paces each viewer's packets, so
+                        // consecutive ones to one address are too rare for GSO batching
+                        // to pay (measured: docs/BENCHMARKS.md, SFU).
+                        let transmit = quinn_udp::Transmit {
+                            destination: t.destination,
+                            ecn: None,
+                            contents: &t.contents,
+                            segment_size: None,
+                            src_ip: Some(t.source.ip()),
+                        };
+                        if self.udp.try_send((&self.socket).into(), &transmit).is_err() {
+                            metrics::counter!("sfu_udp_send_dropped_total").increment(1);
                         }
                     }
                     Ok(Output::Event(event)) => self.on_event(id, event, &mut outputs, &mut queue),
@@ -608,25 +622,6 @@ impl Driver {
                     }
                 }
             }
-            self.flush_batch();
-        }
-    }
-
-    /// Sends the batched datagrams (one peer's, to one address) in one call.
-    fn flush_batch(&mut self) {
-        let Some(batch) = self.batch.take() else { return };
-        let transmit = quinn_udp::Transmit {
-            destination: batch.destination,
-            ecn: None,
-            contents: batch.contents,
-            segment_size: batch.segment_size,
-            src_ip: batch.source,
-        };
-        metrics::counter!("sfu_udp_send_calls_total").increment(1);
-        if self.udp.try_send((&self.socket).into(), &transmit).is_err() {
-            metrics::counter!("sfu_udp_send_dropped_total").increment(batch.count as u64);
-        } else {
-            metrics::counter!("sfu_udp_datagrams_sent_total").increment(batch.count as u64);
         }
     }
 
@@ -672,6 +667,19 @@ impl Driver {
                     bytes: data.data.len(),
                 };
                 slot.core.on_frame(frame, now, outputs);
+                if let Some(recorder) = &slot.recorder {
+                    let top = frame.keyframe && slot.core.top_layer(data.mid, now) == Some(data.rid);
+                    recorder.record(super::record::RecordFrame {
+                        mid: data.mid,
+                        codec: data.params.spec().codec,
+                        layer: data.rid,
+                        top,
+                        keyframe: frame.keyframe,
+                        time: frame.time,
+                        clock_rate: frame.clock_rate,
+                        data: data.data.clone(),
+                    });
+                }
                 let publisher = slot.core.publisher();
                 self.apply(outputs, publisher, Some(&data), queue);
                 return;

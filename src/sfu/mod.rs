@@ -12,7 +12,6 @@
 //! jitter/reorder buffering into whole frames, RTCP reports, TWCC bandwidth
 //! estimation for viewers, and packetization with per-viewer sequence numbers.
 
-pub mod batch;
 pub mod cap;
 pub mod codecs;
 mod driver;
@@ -21,6 +20,7 @@ pub mod http;
 pub mod ice;
 pub mod keyframe;
 pub mod net;
+pub mod record;
 pub mod room;
 mod tcp;
 

@@ -172,6 +172,11 @@ impl Room {
         self.cap = bits_per_second.map(CapWatch::new);
     }
 
+    /// The layer of track `mid` a viewer with unlimited bandwidth would get now.
+    pub fn top_layer(&self, mid: Mid, now: Instant) -> Option<Layer> {
+        pick_layer(&self.receivers.get(&mid)?.active_layers(now), None)
+    }
+
     /// The publisher's video tracks and layers (to tell each the cap).
     pub fn video_layers(&self) -> Vec<(Mid, Layer)> {
         self.receivers.iter().filter(|(_, r)| r.kind == MediaKind::Video).flat_map(|(mid, r)| r.layers.iter().map(|l| (*mid, l.layer))).collect()

@@ -128,14 +128,16 @@ async fn with_replace_publisher_a_second_publish_takes_over_and_viewers_keep_wat
 }
 
 #[tokio::test]
-async fn replace_publisher_and_the_bitrate_cap_are_read_from_the_config_file() {
-    let yaml = "streamcart:\n  sfu:\n    replace_publisher: true\n    max_publisher_bitrate_kbps: 2500\n";
+async fn replace_publisher_the_bitrate_cap_and_recording_are_read_from_the_config_file() {
+    let yaml = "streamcart:\n  sfu:\n    replace_publisher: true\n    max_publisher_bitrate_kbps: 2500\n    record: true\n";
     let settings = streamcart::Settings::from_yaml(yaml, "/tmp/unused").unwrap();
     assert!(settings.sfu_replace_publisher);
+    assert!(settings.sfu_record);
     assert_eq!(settings.sfu_max_publisher_bitrate_kbps, 2500);
     let defaults = streamcart::Settings::from_yaml("", "/tmp/unused").unwrap();
     assert!(!defaults.sfu_replace_publisher, "refusing a second publisher is the default");
     assert_eq!(defaults.sfu_max_publisher_bitrate_kbps, 0, "no cap by default");
+    assert!(!defaults.sfu_record, "no recording by default");
 }
 
 #[tokio::test]
@@ -196,4 +198,48 @@ async fn the_rooms_channel_hears_when_the_stream_starts_stalls_and_ends() {
     assert_eq!(app.client.delete(app.url(&location)).send().await.unwrap().status(), 200);
     let ended = channel.next_pub("stream.ended").await;
     assert_eq!(ended["event"]["data"]["reason"], "publisher_ended", "{ended}");
+}
+
+/// The files of the one recording made in `room`.
+fn recording_files(app: &TestApp, room: &str) -> Vec<std::path::PathBuf> {
+    let dir = app.data_dir.path().join("recordings").join(room);
+    let Ok(publishes) = std::fs::read_dir(dir) else { return Vec::new() };
+    publishes.flatten().flat_map(|p| std::fs::read_dir(p.path()).into_iter().flatten().flatten().map(|f| f.path())).collect()
+}
+
+#[tokio::test]
+async fn with_recording_on_a_publish_is_written_as_ivf_video_and_ogg_opus_audio() {
+    let app = spawn_app_with(|s| s.sfu_record = true).await;
+    let (token, _) = room(&app, "spring", "public").await;
+    let publisher = connect(&app, "/whip/spring", Some(&token), true, b"recorded").await;
+    let mut viewer = connect(&app, "/whep/spring", None, false, b"").await;
+    receive(&mut viewer, 20, 20).await;
+    assert_eq!(app.client.delete(app.url(&publisher.location)).send().await.unwrap().status(), 200);
+
+    // The recorder closes its files after the publish ends, one after the other; wait
+    // (bounded) until both are closed: the IVF frame count written, the audio flushed.
+    let read = |ext: &str| {
+        let files = recording_files(&app, "spring");
+        files.iter().find(|p| p.extension().is_some_and(|e| e == ext)).map(|p| std::fs::read(p).unwrap()).unwrap_or_default()
+    };
+    let (mut ivf, mut opus) = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        (ivf, opus) = (read("ivf"), read("opus"));
+        if ivf.len() >= 32 && u32::from_le_bytes(ivf[24..28].try_into().unwrap()) > 0 && opus.windows(8).filter(|w| *w == b"recorded").count() >= 10 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(&ivf[0..4], b"DKIF", "an IVF file");
+    assert_eq!(&ivf[8..12], b"VP80", "of the published VP8, not transcoded");
+    let frames = u32::from_le_bytes(ivf[24..28].try_into().unwrap());
+    assert!(frames >= 10, "{frames} frames");
+    let first_size = u32::from_le_bytes(ivf[32..36].try_into().unwrap()) as usize;
+    let first = &ivf[44..44 + first_size];
+    assert_eq!(&first[3..6], &[0x9d, 0x01, 0x2a], "it starts at a keyframe");
+    assert!(first.windows(8).any(|w| w == b"recorded"), "with the publisher's own bytes");
+
+    assert_eq!(&opus[0..4], b"OggS", "an Ogg file");
+    assert!(opus.windows(8).any(|w| w == b"OpusHead"));
+    assert!(opus.windows(8).filter(|w| *w == b"recorded").count() >= 10, "audio packets as published");
 }

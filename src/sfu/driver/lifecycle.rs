@@ -116,3 +116,12 @@ pub(super) async fn publish_stream_events(hub: crate::signaling::Hub, mut events
         }
     }
 }
+
+/// `<recordings>/<room>/<unix ms>-<session prefix>`: one directory per publish, sorted by
+/// start. The room name is reduced to characters safe in a path.
+pub(super) fn recording_dir(recordings: &std::path::Path, room: &str, session: &str) -> std::path::PathBuf {
+    let room: String = room.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let session: String = session.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect();
+    recordings.join(room).join(format!("{started}-{session}"))
+}
