@@ -129,11 +129,18 @@ impl Admission {
 
     /// A WebSocket connection from `ip`: both the node's and the address's
     /// slot, or why not. The slot is held for the connection's life.
+    ///
+    /// A loopback address is not capped per address: it is a reverse proxy
+    /// on this host (whose clients all share its address unless
+    /// `trust_forwarded_for` names them) or a local tool, never one viewer.
     pub fn ws_connection(&self, ip: IpAddr) -> Result<Slot, Refused> {
         let s = &self.inner.settings;
         let total = Counts::take(&self.inner.ws_total, (), s.ws_max_connections).ok_or(Refused::NodeFull)?;
-        let per_ip = Counts::take(&self.inner.ws_per_ip, ip, s.ws_max_per_ip).ok_or(Refused::AddressFull)?;
-        Ok(Slot { _held: vec![total, per_ip] })
+        let mut held = vec![total];
+        if !ip.is_loopback() {
+            held.push(Counts::take(&self.inner.ws_per_ip, ip, s.ws_max_per_ip).ok_or(Refused::AddressFull)?);
+        }
+        Ok(Slot { _held: held })
     }
 
     /// A subscription to a room's channel, held until unsubscribed or disconnected.
@@ -239,6 +246,14 @@ mod tests {
         assert!(admission.ws_connection([10, 0, 0, 2].into()).is_ok(), "another address is not affected");
         drop(first);
         assert!(admission.ws_connection(ip).is_ok());
+    }
+
+    #[test]
+    fn a_loopback_address_is_capped_only_by_the_node() {
+        let admission = caps(1, 10, 3);
+        let local: IpAddr = [127, 0, 0, 1].into();
+        let _held: Vec<Slot> = (0..3).map(|_| admission.ws_connection(local).unwrap()).collect();
+        assert_eq!(admission.ws_connection(local).unwrap_err(), Refused::NodeFull);
     }
 
     #[test]

@@ -131,24 +131,39 @@ fn refusal_code(response: &Refusal) -> String {
     body["error"]["code"].as_str().unwrap_or_default().to_string()
 }
 
+/// Connects as the client address `forwarded` (the server trusts `X-Forwarded-For`).
+async fn ws_from(app: &TestApp, forwarded: &str) -> Result<Socket, Refusal> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = WsClient::ws_url(app, None).into_client_request().unwrap();
+    request.headers_mut().insert("x-forwarded-for", forwarded.parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tungstenite::Error::Http(response)) => Err(*response),
+        Err(other) => panic!("unexpected WebSocket failure: {other}"),
+    }
+}
+
 #[tokio::test]
 async fn an_address_at_its_websocket_cap_is_refused_429_before_the_upgrade_until_it_closes_one() {
     let app = spawn_app_with(|s| {
+        s.trust_forwarded_for = true;
         s.admission.ws_max_per_ip = 2;
         s.admission.retry_after_secs = 5;
     })
     .await;
-    let first = WsClient::connect(&app, None).await;
-    let _second = WsClient::connect(&app, None).await;
-    let response = try_ws(&app).await.err().expect("a third connection from the same address is refused");
+    let mut first = ws_from(&app, "203.0.113.7").await.expect("first connection");
+    let _second = ws_from(&app, "203.0.113.7").await.expect("second connection");
+    let response = ws_from(&app, "203.0.113.7").await.err().expect("a third connection from the same address is refused");
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["retry-after"], "5");
     assert_eq!(refusal_code(&response), "too_many_connections");
+    assert!(ws_from(&app, "198.51.100.9").await.is_ok(), "another address is not affected");
 
-    first.close().await;
+    first.close(None).await.unwrap();
+    drop(first);
     let mut admitted = false;
     for _ in 0..200 {
-        if try_ws(&app).await.is_ok() {
+        if ws_from(&app, "203.0.113.7").await.is_ok() {
             admitted = true;
             break;
         }
