@@ -153,6 +153,7 @@ impl Application {
 
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let commerce_sweeper = crate::commerce::spawn_sweeper(self.state.store.clone());
+        let notification_pusher = crate::commerce::push::spawn_pusher(self.state.store.clone(), self.state.hub.clone());
         let mailer = crate::commerce::outbox::Mailer::from_settings(self.state.settings.smtp.as_ref()).unwrap_or_else(|e| {
             tracing::error!(error = %e, "SMTP settings unusable; order emails go to the log");
             crate::commerce::outbox::Mailer::Log
@@ -183,6 +184,7 @@ impl Application {
             .await;
         sweeper.abort();
         commerce_sweeper.abort();
+        notification_pusher.abort();
         email_dispatcher.abort();
         live.stop();
         livekit_tasks.iter().for_each(|t| t.abort());

@@ -3,6 +3,8 @@
 //! several nodes share it. It is never the only record of anything durable:
 //! the SQL store is the arbiter, and losing this state loses nothing acknowledged.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -58,5 +60,38 @@ impl Kv {
             .map_err(|_| KvError::Timeout(limit))?;
         pong?;
         Ok(())
+    }
+}
+
+/// One Redis call under a timeout and a circuit breaker: after a failed call,
+/// calls fail at once for `open_for_ms` (then one probes again), so a Redis
+/// outage costs callers nothing rather than a reconnect attempt or a timeout,
+/// and they fall back (the hub to this node, reservations to SQL).
+#[derive(Clone, Debug)]
+pub struct RedisGuard {
+    timeout: Duration,
+    open_for_ms: i64,
+    /// Until when (unix ms) calls are skipped after one failed.
+    open_until_ms: Arc<AtomicI64>,
+}
+
+impl RedisGuard {
+    pub fn new(timeout: Duration, open_for_ms: i64) -> RedisGuard {
+        RedisGuard { timeout, open_for_ms, open_until_ms: Arc::new(AtomicI64::new(0)) }
+    }
+
+    pub async fn run<T>(&self, call: impl std::future::Future<Output = Result<T, redis::RedisError>>) -> Result<T, KvError> {
+        if crate::store::now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
+            return Err(KvError::Timeout(self.timeout));
+        }
+        let result = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(KvError::Redis(e)),
+            Err(_) => Err(KvError::Timeout(self.timeout)),
+        };
+        if result.is_err() {
+            self.open_until_ms.store(crate::store::now_ms() + self.open_for_ms, Ordering::Relaxed);
+        }
+        result
     }
 }

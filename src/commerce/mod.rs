@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod page;
 pub mod payments;
 pub mod pricing;
+pub mod push;
 pub mod shipping;
 pub mod store;
 pub mod webhook;

@@ -12,7 +12,7 @@
 
 use redis::aio::ConnectionManager;
 
-use crate::kv::Kv;
+use crate::kv::{Kv, RedisGuard};
 use crate::store::{Store, StoreResult};
 
 /// How long a seeded sale lives in Redis before it is re-seeded from the
@@ -73,20 +73,27 @@ pub enum FrontVerdict {
 #[derive(Clone)]
 pub struct ReservationFront {
     redis: Option<(ConnectionManager, String)>,
+    /// A Redis outage sends buyers straight to SQL instead of waiting on it.
+    guard: RedisGuard,
 }
+
+/// The front is an optimisation: a Redis call slower than this is skipped.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+const BREAKER_OPEN_MS: i64 = 1_000;
 
 impl ReservationFront {
     pub fn new(kv: &Kv) -> ReservationFront {
         match kv {
             Kv::Redis { conn, prefix } => ReservationFront {
                 redis: Some((conn.clone(), prefix.clone())),
+                guard: RedisGuard::new(CALL_TIMEOUT, BREAKER_OPEN_MS),
             },
             Kv::Memory => ReservationFront::disabled(),
         }
     }
 
     pub fn disabled() -> ReservationFront {
-        ReservationFront { redis: None }
+        ReservationFront { redis: None, guard: RedisGuard::new(CALL_TIMEOUT, BREAKER_OPEN_MS) }
     }
 
     fn keys(prefix: &str, sale_id: &str) -> [String; 3] {
@@ -108,16 +115,10 @@ impl ReservationFront {
         };
         let [left, buyers, generation] = Self::keys(prefix, sale_id);
         let mut conn = conn.clone();
-        let result: Result<i64, _> = redis::Script::new(TAKE_SCRIPT)
-            .key(left)
-            .key(buyers)
-            .key(generation)
-            .arg(user_id)
-            .arg(quantity)
-            .arg(cap)
-            .arg(releases)
-            .invoke_async(&mut conn)
-            .await;
+        let script = redis::Script::new(TAKE_SCRIPT);
+        let mut invocation = script.key(left);
+        invocation.key(buyers).key(generation).arg(user_id).arg(quantity).arg(cap).arg(releases);
+        let result: Result<i64, _> = self.guard.run(invocation.invoke_async(&mut conn)).await;
         match result {
             Ok(1) => FrontVerdict::Taken,
             Ok(2) => FrontVerdict::Stale,
@@ -138,13 +139,10 @@ impl ReservationFront {
         };
         let [left, buyers, _] = Self::keys(prefix, sale_id);
         let mut conn = conn.clone();
-        let result: Result<i64, _> = redis::Script::new(GIVE_BACK_SCRIPT)
-            .key(left)
-            .key(buyers)
-            .arg(user_id)
-            .arg(quantity)
-            .invoke_async(&mut conn)
-            .await;
+        let script = redis::Script::new(GIVE_BACK_SCRIPT);
+        let mut invocation = script.key(left);
+        invocation.key(buyers).arg(user_id).arg(quantity);
+        let result: Result<i64, _> = self.guard.run(invocation.invoke_async(&mut conn)).await;
         if let Err(e) = result {
             tracing::debug!(error = %e, "cannot give units back to the reservation front");
         }
@@ -181,7 +179,7 @@ impl ReservationFront {
         for (user, count) in buyers {
             invocation.arg(user).arg(count);
         }
-        let result: Result<i64, _> = invocation.invoke_async(&mut conn).await;
+        let result: Result<i64, _> = self.guard.run(invocation.invoke_async(&mut conn)).await;
         if let Err(e) = result {
             tracing::debug!(error = %e, "cannot seed the reservation front");
         }

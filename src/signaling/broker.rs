@@ -5,8 +5,6 @@
 //! offsets in the same order; presence counts are summed across nodes in
 //! Redis too. Modelled on Centrifuge's broker_memory.go / broker_redis.go.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -17,8 +15,7 @@ use serde_json::json;
 use super::channel::ChannelName;
 use super::core::{LocalPresence, Presence};
 use super::protocol::Event;
-use crate::kv::{Kv, KvError};
-use crate::store::now_ms;
+use crate::kv::{Kv, KvError, RedisGuard};
 
 /// How long a channel's offset counter outlives its last publication.
 const CHANNEL_META_TTL_SECS: u64 = 24 * 3600;
@@ -36,15 +33,12 @@ pub struct RedisBroker {
     conn: ConnectionManager,
     prefix: String,
     url: String,
-    /// Until when (unix ms) Redis calls are skipped after one failed.
-    open_until_ms: Arc<AtomicI64>,
+    guard: RedisGuard,
 }
 
 /// The longest one Redis call may take before it counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
-/// After a failed call, calls fail at once for this long (then one probes
-/// again), so a Redis outage costs each hub call nothing rather than a
-/// reconnect attempt or a timeout, and the hub falls back to this node.
+/// After a failed call, calls fail at once for this long (`RedisGuard`).
 const BREAKER_OPEN_MS: i64 = 1_000;
 
 /// What travels on the Redis pub/sub channel `{prefix}hub`.
@@ -118,7 +112,7 @@ impl Broker {
                     conn: conn.clone(),
                     prefix: prefix.clone(),
                     url: url.to_string(),
-                    open_until_ms: Arc::new(AtomicI64::new(0)),
+                    guard: RedisGuard::new(CALL_TIMEOUT, BREAKER_OPEN_MS),
                 }))
             }
             _ => Broker::Memory,
@@ -129,18 +123,7 @@ impl Broker {
 impl RedisBroker {
     /// Runs one Redis call under the timeout and the circuit breaker.
     async fn guarded<T>(&self, call: impl std::future::Future<Output = Result<T, redis::RedisError>>) -> Result<T, KvError> {
-        if now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
-            return Err(KvError::Timeout(CALL_TIMEOUT));
-        }
-        let result = match tokio::time::timeout(CALL_TIMEOUT, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(KvError::Redis(e)),
-            Err(_) => Err(KvError::Timeout(CALL_TIMEOUT)),
-        };
-        if result.is_err() {
-            self.open_until_ms.store(now_ms() + BREAKER_OPEN_MS, Ordering::Relaxed);
-        }
-        result
+        self.guard.run(call).await
     }
 
     fn pubsub_channel(&self) -> String {

@@ -50,6 +50,8 @@ fn rules() -> Vec<Rule> {
         Rule { action: "react", allowed: EVERYONE, frame: |_, _| json!({"type": "react", "room": "lobby", "kind": "heart"}) },
         Rule { action: "moderation.log", allowed: ROOM_STAFF, frame: |_, _| json!({"type": "moderation.log", "room": "show"}) },
         Rule { action: "moderation.held", allowed: ROOM_STAFF, frame: |_, _| json!({"type": "moderation.held", "room": "show"}) },
+        Rule { action: "sale.reserve", allowed: SIGNED_IN, frame: |_, _| json!({"type": "sale.reserve", "room": "show", "sale_id": "no-such-sale", "quantity": 1}) },
+        Rule { action: "sale.reserve:private_room", allowed: ROOM_STAFF, frame: |_, _| json!({"type": "sale.reserve", "room": "backstage", "sale_id": "no-such-sale", "quantity": 1}) },
         Rule { action: "ping", allowed: EVERYONE, frame: |_, _| json!({"type": "ping"}) },
         Rule { action: "pong", allowed: EVERYONE, frame: |_, _| json!({"type": "pong"}) },
         Rule { action: "moderate:delete_message", allowed: ROOM_STAFF, frame: |w, _| moderate("delete_message", json!({"message_id": w.message_id})) },

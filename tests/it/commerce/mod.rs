@@ -6,6 +6,7 @@ mod cart;
 mod catalog;
 mod money;
 mod orders;
+mod push;
 mod outbox;
 mod races;
 mod shipping;
