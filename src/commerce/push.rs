@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::json;
 use sqlx::Row;
 
+use super::store::notifications::{from_row, NotificationRow};
 use crate::signaling::{ChannelName, Event, Hub};
 use crate::store::{now_ms, Store, StoreResult};
 
@@ -18,23 +19,20 @@ const PUSH_EVERY: Duration = Duration::from_millis(250);
 const BATCH: i64 = 200;
 
 pub struct Pending {
-    pub id: String,
-    pub user_id: String,
-    pub kind: String,
-    pub order_id: Option<String>,
+    pub notification: NotificationRow,
+    /// The order's status now, when the notification is about an order.
     pub order_status: Option<String>,
-    pub message: String,
-    pub created_at: i64,
 }
 
 impl Pending {
     /// The event the user's open pages receive.
     pub fn event(&self) -> Event {
+        let n = &self.notification;
         let data = json!({
-            "id": self.id, "order_id": self.order_id, "kind": self.kind, "message": self.message,
-            "status": self.order_status, "created_at": self.created_at,
+            "id": n.id, "order_id": n.order_id, "kind": n.kind, "message": n.message,
+            "status": self.order_status, "created_at": n.created_at,
         });
-        Event::new(if self.order_id.is_some() { "order.updated" } else { "notification" }, data)
+        Event::new(if n.order_id.is_some() { "order.updated" } else { "notification" }, data)
     }
 }
 
@@ -42,7 +40,7 @@ impl Store {
     /// The oldest notifications no node has pushed yet.
     pub async fn unpushed_notifications(&self, limit: i64) -> StoreResult<Vec<Pending>> {
         let rows = sqlx::query(
-            "SELECT n.id, n.user_id, n.kind, n.order_id, n.message, n.created_at, o.status AS order_status \
+            "SELECT n.id, n.user_id, n.kind, n.order_id, n.message, n.created_at, n.read_at, o.status AS order_status \
              FROM notifications n LEFT JOIN orders o ON o.id = n.order_id \
              WHERE n.pushed_at IS NULL ORDER BY n.created_at LIMIT $1",
         )
@@ -50,17 +48,7 @@ impl Store {
         .fetch_all(self.reader())
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(Pending {
-                    id: r.try_get("id")?,
-                    user_id: r.try_get("user_id")?,
-                    kind: r.try_get("kind")?,
-                    order_id: r.try_get("order_id")?,
-                    order_status: r.try_get("order_status")?,
-                    message: r.try_get("message")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
+            .map(|r| Ok(Pending { notification: from_row(r)?, order_status: r.try_get("order_status")? }))
             .collect()
     }
 
@@ -79,11 +67,11 @@ impl Store {
 pub async fn push_pending(store: &Store, hub: &Hub) -> StoreResult<usize> {
     let mut pushed = 0;
     for pending in store.unpushed_notifications(BATCH).await? {
-        if !store.claim_notification_push(&pending.id).await? {
+        if !store.claim_notification_push(&pending.notification.id).await? {
             continue;
         }
-        if let Err(e) = hub.publish(&ChannelName::user(&pending.user_id), pending.event()).await {
-            tracing::warn!(error = %e, notification = %pending.id, "cannot push a notification; it stays in the feed");
+        if let Err(e) = hub.publish(&ChannelName::user(&pending.notification.user_id), pending.event()).await {
+            tracing::warn!(error = %e, notification = %pending.notification.id, "cannot push a notification; it stays in the feed");
         }
         pushed += 1;
     }

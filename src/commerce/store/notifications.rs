@@ -18,7 +18,7 @@ pub struct NotificationRow {
     pub read_at: Option<i64>,
 }
 
-fn from_row(r: &AnyRow) -> StoreResult<NotificationRow> {
+pub(crate) fn from_row(r: &AnyRow) -> StoreResult<NotificationRow> {
     Ok(NotificationRow {
         id: r.try_get("id")?,
         user_id: r.try_get("user_id")?,
