@@ -1,5 +1,6 @@
-//! Dependency outages: PostgreSQL cut off (through a cuttable proxy) and a
-//! private Redis stopped mid-sale. The shared servers are never touched.
+//! Dependency outages: PostgreSQL cut off (through a cuttable proxy), a private
+//! PostgreSQL server really stopped and started again, and a private Redis
+//! stopped mid-sale. The shared servers are never touched.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -154,4 +155,130 @@ async fn with_redis_stopped_mid_sale_readiness_names_redis_and_the_sale_continue
     assert_eq!(seen["event"]["data"]["text"], "still here");
     let newcomer = buyer(&app, "newcomer@example.com").await;
     assert_eq!(app.get_authed("/api/v1/me", &newcomer).await.status(), 200, "accounts and sessions keep working");
+}
+
+/// A private PostgreSQL cluster (initdb in a temp dir, its own port), so a test
+/// can really stop and restart the server. As root, the cluster runs as the
+/// `postgres` system user (PostgreSQL refuses to run as root).
+struct PrivatePostgres {
+    bin: std::path::PathBuf,
+    data: tempfile::TempDir,
+    run_as: Option<String>,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    fn bin_dir() -> Option<std::path::PathBuf> {
+        let from_pg_config = Command::new("pg_config").arg("--bindir").output().ok().map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+        let candidates = from_pg_config.into_iter().chain(std::fs::read_dir("/usr/lib/postgresql").into_iter().flatten().flatten().map(|e| e.path().join("bin")));
+        candidates.into_iter().find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        match &self.run_as {
+            Some(user) => {
+                let mut command = Command::new("runuser");
+                command.args(["-u", user, "--"]).arg(path);
+                command
+            }
+            None => Command::new(path),
+        }
+    }
+
+    fn start() -> Result<PrivatePostgres, String> {
+        let bin = Self::bin_dir().ok_or("no PostgreSQL server binaries (initdb, pg_ctl) are installed")?;
+        let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false);
+        let data = tempfile::Builder::new().prefix("streamcart-pg-").tempdir().map_err(|e| e.to_string())?;
+        let run_as = if is_root {
+            let uid = Command::new("id").args(["-u", "postgres"]).output().map_err(|e| e.to_string())?;
+            let gid = Command::new("id").args(["-g", "postgres"]).output().map_err(|e| e.to_string())?;
+            let parse = |o: std::process::Output| String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().map_err(|_| "no `postgres` system user to run the cluster as".to_string());
+            std::os::unix::fs::chown(data.path(), Some(parse(uid)?), Some(parse(gid)?)).map_err(|e| e.to_string())?;
+            Some("postgres".to_string())
+        } else {
+            None
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let pg = PrivatePostgres { bin, data, run_as, port };
+        let cluster = pg.cluster_dir();
+        let initdb = pg.command("initdb").args(["-D", &cluster, "-A", "trust", "-U", "postgres", "--no-sync"]).stdout(Stdio::null()).stderr(Stdio::null()).status().map_err(|e| e.to_string())?;
+        if !initdb.success() {
+            return Err(format!("initdb failed ({initdb})"));
+        }
+        pg.pg_ctl("start")?;
+        Ok(pg)
+    }
+
+    fn cluster_dir(&self) -> String {
+        self.data.path().join("cluster").display().to_string()
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// `start` waits until the server accepts connections; `stop` is an immediate
+    /// shutdown (no checkpoint: what a crash leaves behind).
+    fn pg_ctl(&self, action: &str) -> Result<(), String> {
+        let cluster = self.cluster_dir();
+        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.data.path().display());
+        let mut command = self.command("pg_ctl");
+        command.args(["-D", &cluster, "-w", "-t", "60"]);
+        match action {
+            "start" => command.args(["-o", &options, "-l", &self.data.path().join("server.log").display().to_string(), "start"]),
+            _ => command.args(["-m", "immediate", "stop"]),
+        };
+        let status = command.stdout(Stdio::null()).stderr(Stdio::null()).status().map_err(|e| e.to_string())?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("pg_ctl {action} failed ({status})"))
+        }
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self.pg_ctl("stop");
+    }
+}
+
+#[tokio::test]
+async fn a_real_postgresql_restart_fails_requests_with_503_while_down_and_streamcart_recovers_without_restarting() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: STREAMCART_TEST_DATABASE_URL is not set (SQLite run)");
+        return;
+    }
+    let pg = match tokio::task::spawn_blocking(PrivatePostgres::start).await.unwrap() {
+        Ok(pg) => pg,
+        Err(why) => {
+            eprintln!("skipped: a private PostgreSQL server could not be started: {why}");
+            return;
+        }
+    };
+    let url = pg.url();
+    let mut app = spawn_app_with(move |s| {
+        s.database_url = Some(url);
+        s.redis_url = None;
+    })
+    .await;
+    app.client = impatient();
+    let ann = app.register("ann@example.com").await;
+    let token = ann["access_token"].as_str().unwrap().to_string();
+
+    let pg = tokio::task::spawn_blocking(move || pg.pg_ctl("stop").map(|()| pg)).await.unwrap().expect("stop the private PostgreSQL");
+    let me = app.get_authed("/api/v1/me", &token).await;
+    assert_eq!(me.status(), 503, "a read while PostgreSQL is down fails clearly, it does not hang");
+    assert_eq!(error_code(me).await, "store_unavailable");
+    let register = app.client.post(app.url("/api/v1/auth/register")).json(&json!({"email": "bob@example.com", "password": PASSWORD, "display_name": "Bob"})).send().await.unwrap();
+    assert_eq!(register.status(), 503, "a write while PostgreSQL is down is refused, not acknowledged");
+    assert_eq!(error_code(register).await, "store_unavailable");
+
+    let pg = tokio::task::spawn_blocking(move || pg.pg_ctl("start").map(|()| pg)).await.unwrap().expect("start the private PostgreSQL again");
+    assert!(until_status(&app, "/api/v1/me", &token, 200).await, "ann's session, written before the restart, works again without restarting streamcart");
+    assert_eq!(app.login("ann@example.com", PASSWORD).await.status(), 200, "the account acknowledged before the restart survived it");
+    app.register("bob@example.com").await;
+    drop(app);
+    drop(pg);
 }
