@@ -173,6 +173,29 @@ impl Store {
         Ok(done)
     }
 
+    /// Refunds still `pending` since before `before` (their process stopped
+    /// between the claim and landing the provider's answer), oldest first.
+    pub async fn pending_refunds(&self, before: i64) -> StoreResult<Vec<PendingRefund>> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.card_amount, r.currency, p.provider, p.provider_ref FROM refunds r JOIN payments p ON p.order_id = r.order_id AND p.status = 'succeeded' \
+             WHERE r.status = 'pending' AND r.created_at < $1 ORDER BY r.id LIMIT 100",
+        )
+        .bind(before)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PendingRefund {
+                    refund_id: r.try_get("id")?,
+                    provider: r.try_get("provider")?,
+                    charge_ref: r.try_get("provider_ref")?,
+                    card_amount: r.try_get("card_amount")?,
+                    currency: r.try_get("currency")?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn refunds_of_order(&self, order_id: &str) -> StoreResult<Vec<RefundRow>> {
         let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE order_id = $1 ORDER BY id");
         let rows = sqlx::query(&sql).bind(order_id).fetch_all(self.reader()).await?;

@@ -308,3 +308,65 @@ async fn a_suspended_shops_orders_cannot_be_paid_and_its_rooms_cannot_go_live() 
     assert_eq!(post(&app, &admin, "/api/v1/admin/shops/acme/unsuspend", json!({})).await.status(), 200);
     assert_eq!(pay(&app, &ann, &order, "p2", json!({"card_number": GOOD_CARD})).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_refund_left_pending_by_a_stopped_process_is_asked_again_and_landed_by_the_sweeper() {
+    use streamcart::commerce::payments::TestPaymentProvider;
+    use streamcart::commerce::resume_pending_refunds;
+    use streamcart::commerce::store::{RefundRequest, RefundStart};
+    use streamcart::store::now_ms;
+
+    let app = spawn_app().await;
+    let seller = seller_with_shop(&app, "sam@example.com", "acme").await;
+    let seller_id = user_id(&app, &seller).await;
+    let variant = published_variant(&app, &seller, "acme", "MUG", 2000, 10).await;
+    let ann = buyer(&app, "ann@example.com").await;
+    let (good, _) = pending_order(&app, &ann, &variant, "k1").await;
+    assert_eq!(pay(&app, &ann, &good, "p1", json!({"card_number": GOOD_CARD})).await.status(), 200);
+    let (bad, _) = pending_order(&app, &ann, &variant, "k2").await;
+    assert_eq!(pay(&app, &ann, &bad, "p2", json!({"card_number": REFUND_FAILS_CARD})).await.status(), 200);
+    // Two refunds claimed, then the process stopped before asking the provider.
+    let store = same_store(&app).await;
+    let request = RefundRequest { amount: Some(500), restock: false, ..Default::default() };
+    for order in [&good, &bad] {
+        assert!(matches!(store.begin_refund(order, &request, &seller_id).await.unwrap(), RefundStart::NeedsProvider(_)));
+        assert_eq!(get(&app, &seller, &format!("/api/v1/orders/{order}")).await["refunded_amount"], 500, "claimed while pending");
+    }
+    assert_eq!(resume_pending_refunds(&store, &TestPaymentProvider, now_ms() - 60_000).await.unwrap(), 0, "not stale yet");
+    assert_eq!(resume_pending_refunds(&store, &TestPaymentProvider, now_ms() + 1).await.unwrap(), 2);
+
+    let landed = &store.refunds_of_order(&good).await.unwrap()[0];
+    assert_eq!((landed.status.as_str(), landed.card_amount), ("succeeded", 500));
+    assert!(landed.provider_ref.as_deref().is_some_and(|r| r.starts_with("test_re_")));
+    assert_eq!(store.refunds_of_order(&bad).await.unwrap()[0].status, "failed");
+    assert_eq!(get(&app, &seller, &format!("/api/v1/orders/{bad}")).await["refunded_amount"], 0, "the refused refund's claim is given back");
+    assert_eq!(resume_pending_refunds(&store, &TestPaymentProvider, now_ms() + 1).await.unwrap(), 0, "each ends once");
+    assert_books_balance(&app).await;
+}
+
+#[tokio::test]
+async fn an_exact_wallet_amount_is_spread_over_a_checkouts_orders_and_the_card_pays_the_rest() {
+    let app = spawn_app().await;
+    let admin = admin(&app).await;
+    let seller = seller_with_shop(&app, "sam@example.com", "acme").await;
+    let rival = seller_with_shop(&app, "rita@example.com", "rival").await;
+    let mug = published_variant(&app, &seller, "acme", "MUG", 2000, 10).await;
+    let cup = published_variant(&app, &rival, "rival", "CUP", 1500, 10).await;
+    let ann = buyer(&app, "ann@example.com").await;
+    add_to_cart(&app, &ann, &mug, 1).await;
+    add_to_cart(&app, &ann, &cup, 1).await;
+    credit(&app, &admin, &user_id(&app, &ann).await, 10_000, "c").await;
+    let body = json!({"payment": {"card_number": GOOD_CARD, "wallet_amount": 3000}});
+    let res = app.client.post(app.url("/api/v1/checkout")).bearer_auth(&ann).header("Idempotency-Key", "k").json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    let orders = body["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 2);
+    assert!(orders.iter().all(|o| o["status"] == "paid"), "{body}");
+    let spent: i64 = orders.iter().map(|o| o["payments"][0]["wallet_amount"].as_i64().unwrap()).sum();
+    let charged: i64 = orders.iter().map(|o| o["payments"][0]["card_amount"].as_i64().unwrap()).sum();
+    let total: i64 = orders.iter().map(|o| o["total"].as_i64().unwrap()).sum();
+    assert_eq!((spent, charged), (3000, total - 3000));
+    assert_eq!(balance(&app, &ann).await, 7000);
+    assert_books_balance(&app).await;
+}
