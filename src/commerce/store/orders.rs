@@ -197,6 +197,19 @@ pub async fn transition_in(
 ) -> CommerceResult<OrderRow> {
     let order = order_in(tx, order_id).await?;
     let t = transition(order.status, event, actor).map_err(|source| CommerceError::Transition { current: order.status, source })?;
+    if matches!(event, OrderEvent::Complete { .. }) {
+        // Completion pays the sellers from what is not refunded; a refund still
+        // waiting for the provider must land (or be given back) first.
+        let pending: i64 = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM refunds WHERE order_id = $1 AND status = 'pending'")
+            .bind(order_id)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("n")?;
+        if pending > 0 {
+            let source = TransitionError::Illegal { from: order.status, verb: "completed while a refund is pending" };
+            return Err(CommerceError::Transition { current: order.status, source });
+        }
+    }
     let now = now_ms();
     let done = sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
         .bind(t.to.as_str())

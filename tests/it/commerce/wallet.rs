@@ -370,3 +370,28 @@ async fn an_exact_wallet_amount_is_spread_over_a_checkouts_orders_and_the_card_p
     assert_eq!(balance(&app, &ann).await, 7000);
     assert_books_balance(&app).await;
 }
+
+#[tokio::test]
+async fn an_order_with_a_refund_waiting_for_the_provider_cannot_be_completed_until_it_lands() {
+    use streamcart::commerce::payments::TestPaymentProvider;
+    use streamcart::commerce::store::RefundRequest;
+
+    let app = spawn_app().await;
+    let seller = seller_with_shop(&app, "sam@example.com", "acme").await;
+    let seller_id = user_id(&app, &seller).await;
+    let variant = published_variant(&app, &seller, "acme", "MUG", 2000, 10).await;
+    let ann = buyer(&app, "ann@example.com").await;
+    let (order, _) = pending_order(&app, &ann, &variant, "k").await;
+    assert_eq!(pay(&app, &ann, &order, "p", json!({"card_number": GOOD_CARD})).await.status(), 200);
+    for body in [json!({"status": "shipped", "tracking_number": "TRK"}), json!({"status": "delivered"})] {
+        assert_eq!(post(&app, &seller, &format!("/api/v1/shops/acme/orders/{order}/status"), body).await.status(), 200);
+    }
+    let store = same_store(&app).await;
+    store.begin_refund(&order, &RefundRequest { amount: Some(300), ..Default::default() }, &seller_id).await.unwrap();
+    let res = post(&app, &seller, &format!("/api/v1/shops/acme/orders/{order}/status"), json!({"status": "completed"})).await;
+    assert_eq!(res.status(), 409);
+    assert_eq!(error_code(res).await, "illegal_transition");
+    streamcart::commerce::resume_pending_refunds(&store, &TestPaymentProvider, streamcart::store::now_ms() + 1).await.unwrap();
+    assert_eq!(post(&app, &seller, &format!("/api/v1/shops/acme/orders/{order}/status"), json!({"status": "completed"})).await.status(), 200);
+    assert_books_balance(&app).await;
+}
