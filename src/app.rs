@@ -152,7 +152,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let commerce_sweeper = crate::commerce::spawn_sweeper(self.state.store.clone());
+        let commerce_sweeper = crate::commerce::spawn_sweeper(self.state.store.clone(), self.state.commerce.payments.clone());
         let notification_pusher = crate::commerce::push::spawn_pusher(self.state.store.clone(), self.state.hub.clone());
         let mailer = crate::commerce::outbox::Mailer::from_settings(self.state.settings.smtp.as_ref()).unwrap_or_else(|e| {
             tracing::error!(error = %e, "SMTP settings unusable; order emails go to the log");

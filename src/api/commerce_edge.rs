@@ -55,6 +55,22 @@ impl From<CommerceError> for ApiError {
                 ApiError::conflict("return_exceeds_ordered", format!("only {returnable} of {sku} can still be returned on this order"))
             }
             CommerceError::ReservationNotHeld => ApiError::conflict("reservation_not_held", "this reservation has already been released or sold"),
+            CommerceError::InsufficientWalletBalance { balance } => ApiError::conflict(
+                "insufficient_wallet_balance",
+                format!("your wallet holds {balance} in this currency; lower wallet_amount or use use_wallet with a card for the rest"),
+            ),
+            CommerceError::CardRequired { wallet, total } => ApiError::conflict(
+                "card_required",
+                format!("your wallet covers {wallet} of the {total} due; send card_number to pay the rest"),
+            ),
+            CommerceError::WalletAmountAboveTotal { total } => {
+                ApiError::unprocessable("wallet_amount_above_total", format!("wallet_amount must be at most the order's total of {total}"))
+            }
+            CommerceError::ShopSuspended => ApiError::conflict("shop_suspended", "this shop is suspended and cannot take payments or orders"),
+            CommerceError::RefundFailed { reason } => ApiError::conflict(
+                "refund_failed",
+                format!("the payment provider refused the refund ({reason}); nothing was changed: the order, its stock and its refundable amount are as before"),
+            ),
             CommerceError::Store(e) => e.into(),
         }
     }

@@ -22,6 +22,7 @@ pub mod security;
 pub mod money;
 pub mod shipping;
 pub mod shop_admin;
+pub mod customer_wallet;
 
 use axum::http::{HeaderName, Request};
 use axum::middleware;
@@ -109,6 +110,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(payments::payment_webhook))
         .routes(routes!(money::create_refund))
         .routes(routes!(money::wallet))
+        .routes(routes!(customer_wallet::my_wallet))
+        .routes(routes!(customer_wallet::issue_store_credit))
         .routes(routes!(shipping::get_rates, shipping::set_rates))
         .routes(routes!(shipping::set_cart_country))
         .routes(routes!(shipping::track))

@@ -15,7 +15,8 @@ use super::orders::{order_not_found, order_view, OrderView};
 use crate::app::AppState;
 use crate::commerce::domain::parse_text;
 use crate::commerce::page;
-use crate::commerce::store::{RefundRequest, RefundRow, WalletEntryRow};
+use crate::commerce::payments::{RefundCall, RefundOutcome};
+use crate::commerce::store::{RefundDone, RefundRequest, RefundRow, RefundStart, WalletEntryRow};
 use crate::error::{ApiError, ErrorBody};
 
 #[derive(Serialize, Deserialize, ToSchema, Clone)]
@@ -35,6 +36,10 @@ pub struct CreateRefundRequest {
     /// Put the returned units back in stock (a `refund_return` movement). Default true.
     pub restock: Option<bool>,
     pub reason: Option<String>,
+    /// Give it back as store credit (to the customer's wallet) instead of to the card.
+    /// Without it the card gets back up to what it paid, the wallet the rest.
+    #[serde(default)]
+    pub to_wallet: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -46,12 +51,51 @@ pub struct RefundView {
     pub restocked: bool,
     pub reason: Option<String>,
     pub created_at: i64,
+    /// Returned to the card through the payment provider.
+    pub card_amount: i64,
+    /// Returned to the customer's wallet as store credit.
+    pub wallet_amount: i64,
+    /// `succeeded` (or `pending` while the provider has not answered).
+    pub status: String,
+    /// The provider's refund reference.
+    pub provider_ref: Option<String>,
 }
 
 impl From<RefundRow> for RefundView {
     fn from(r: RefundRow) -> Self {
-        RefundView { id: r.id, order_id: r.order_id, amount: r.amount, currency: r.currency, restocked: r.restocked, reason: r.reason, created_at: r.created_at }
+        RefundView {
+            id: r.id,
+            order_id: r.order_id,
+            amount: r.amount,
+            currency: r.currency,
+            restocked: r.restocked,
+            reason: r.reason,
+            created_at: r.created_at,
+            card_amount: r.card_amount,
+            wallet_amount: r.wallet_amount,
+            status: r.status,
+            provider_ref: r.provider_ref,
+        }
     }
+}
+
+/// Claims a refund, has the payment provider give the card part back (no
+/// transaction open meanwhile), then lands it; a refused provider refund
+/// changes nothing and is a 409 `refund_failed`.
+pub(super) async fn refund(state: &AppState, order_id: &str, request: &RefundRequest, actor_id: &str) -> Result<RefundDone, ApiError> {
+    let pending = match state.store.begin_refund(order_id, request, actor_id).await? {
+        RefundStart::Done(done) => return Ok(done),
+        RefundStart::NeedsProvider(pending) => pending,
+    };
+    let provider = &state.commerce.payments;
+    let outcome = if pending.provider == provider.name() {
+        provider
+            .refund(RefundCall { refund_id: pending.refund_id.clone(), charge_ref: pending.charge_ref.clone(), amount: pending.card_amount, currency: pending.currency.clone() })
+            .await
+    } else {
+        RefundOutcome::Failed { reason: format!("the payment provider {} is not configured on this server", pending.provider) }
+    };
+    Ok(state.store.finish_refund(&pending.refund_id, &outcome).await?)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -79,11 +123,13 @@ fn parse_refund(body: &CreateRefundRequest) -> Result<RefundRequest, ApiError> {
         items.push((item.variant_id.clone(), item.quantity));
     }
     let reason = body.reason.as_deref().map(|r| parse_text(r, "reason", 500, true)).transpose()?;
-    Ok(RefundRequest { amount: body.amount, items, restock: body.restock.unwrap_or(true), reason })
+    Ok(RefundRequest { amount: body.amount, items, restock: body.restock.unwrap_or(true), reason, to_wallet: body.to_wallet })
 }
 
 /// Refund an order of the shop, fully or partly (an amount, or returned line items). Requires `Idempotency-Key`.
 /// Refunds never add up to more than was captured, however many run at once; refunding the rest moves the order to `refunded`.
+/// The card part goes back through the payment provider (409 `refund_failed`, and nothing changes, if it refuses);
+/// what the wallet paid, or everything with `to_wallet`, goes back to the customer's wallet.
 #[utoipa::path(post, path = "/api/v1/shops/{shop}/orders/{id}/refunds", tag = "orders", security(("bearer" = [])), request_body = CreateRefundRequest,
     params(("shop" = String, Path, description = "shop slug"), ("id" = String, Path, description = "order id"), ("Idempotency-Key" = String, Header, description = "unique per refund")),
     responses((status = 201, body = RefundResult), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -99,7 +145,7 @@ pub async fn create_refund(
     idempotent(&state, &caller, &headers, &fingerprint, || async {
         let request = parse_refund(&body)?;
         let order = state.store.order_by_id(&id).await?.filter(|o| o.shop_id == shop.id).ok_or_else(order_not_found)?;
-        let done = state.store.refund_order(&order.id, &request, &caller.user_id).await?;
+        let done = refund(&state, &order.id, &request, &caller.user_id).await?;
         let view = RefundResult { refund: done.refund.into(), order: order_view(&state, done.order, true).await? };
         Ok((StatusCode::CREATED, serde_json::to_value(view).map_err(ApiError::internal)?))
     })
@@ -116,7 +162,9 @@ pub struct Balance {
 #[derive(Serialize, ToSchema)]
 pub struct WalletEntryView {
     pub id: String,
-    /// `seller_payout` (an order completed) or `refund` (money returned after completion).
+    /// Shop wallets: `seller_payout` (an order completed) or `refund` (money returned after completion).
+    /// Customer wallets: `store_credit` (issued by an admin), `refund` (store credit from a refund),
+    /// `wallet_hold` (set aside for a payment), `wallet_release` (the payment failed).
     pub kind: String,
     pub order_id: Option<String>,
     /// Signed: positive credits the wallet.

@@ -21,16 +21,43 @@ use crate::commerce::domain::parse_text;
 use crate::commerce::order_state::{Actor, OrderEvent, OrderStatus};
 use crate::commerce::page;
 use crate::commerce::shipping::{Carrier, ManualCarrier, NoRate};
-use crate::commerce::payments::ChargeRequest;
-use crate::commerce::store::{OrderItemRow, OrderRow, PaymentRow, RefundRequest};
+use crate::commerce::payments::{ChargeOutcome, ChargeRequest};
+use crate::commerce::store::{OrderItemRow, OrderRow, PaymentRow, RefundRequest, WalletUse};
 use crate::error::{ApiError, ErrorBody};
 use crate::store::now_ms;
 
-#[derive(Serialize, Deserialize, ToSchema, Clone)]
+#[derive(Serialize, Deserialize, ToSchema, Clone, Default)]
 pub struct PaymentMethod {
     /// Test mode: 4242424242424242 succeeds, 4000000000000002 declines,
-    /// 4000000000009995 declines (insufficient funds), 4000000000003220 waits for a webhook.
-    pub card_number: String,
+    /// 4000000000009995 declines (insufficient funds), 4000000000003220 waits for a webhook,
+    /// 4000000000005126 succeeds but its refunds fail.
+    /// Optional when the wallet pays the whole total.
+    pub card_number: Option<String>,
+    /// Spend the wallet's balance (store credit) first, as much as the total; the card pays the rest.
+    #[serde(default)]
+    pub use_wallet: bool,
+    /// Spend exactly this much of the wallet (minor units, at most the total); the card pays the rest.
+    pub wallet_amount: Option<i64>,
+}
+
+/// A parsed [`PaymentMethod`].
+struct Payment {
+    card: Option<String>,
+    wallet: WalletUse,
+}
+
+fn parse_payment(method: &PaymentMethod) -> Result<Payment, ApiError> {
+    let card = method.card_number.as_deref().map(parse_card).transpose()?;
+    let wallet = match (method.use_wallet, method.wallet_amount) {
+        (_, Some(n)) if n <= 0 => return Err(ApiError::bad_request("invalid_wallet_amount", "wallet_amount must be a positive number of minor units")),
+        (_, Some(n)) => WalletUse::Exact(n),
+        (true, None) => WalletUse::Max,
+        (false, None) => WalletUse::None,
+    };
+    if card.is_none() && wallet == WalletUse::None {
+        return Err(ApiError::bad_request("payment_method_required", "send card_number, use_wallet: true or wallet_amount"));
+    }
+    Ok(Payment { card, wallet })
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Default)]
@@ -60,11 +87,29 @@ pub struct PaymentView {
     pub status: String,
     pub failure: Option<String>,
     pub created_at: i64,
+    /// The part of `amount` paid from the wallet.
+    pub wallet_amount: i64,
+    /// The part of `amount` charged to the card.
+    pub card_amount: i64,
+    /// The card part refunded through the provider so far.
+    pub card_refunded: i64,
 }
 
 impl From<PaymentRow> for PaymentView {
     fn from(p: PaymentRow) -> Self {
-        PaymentView { id: p.id, provider: p.provider, amount: p.amount, currency: p.currency, status: p.status, failure: p.failure, created_at: p.created_at }
+        let card_amount = p.card_amount();
+        PaymentView {
+            id: p.id,
+            provider: p.provider,
+            amount: p.amount,
+            currency: p.currency,
+            status: p.status,
+            failure: p.failure,
+            created_at: p.created_at,
+            wallet_amount: p.wallet_amount,
+            card_amount,
+            card_refunded: p.refunded_amount,
+        }
     }
 }
 
@@ -111,6 +156,17 @@ pub struct CheckoutView {
     pub checkout_id: String,
     /// One per shop in the cart.
     pub orders: Vec<OrderView>,
+    /// Orders the payment could not be started for (they wait in `pending_payment`), with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub payment_errors: Vec<PaymentErrorView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PaymentErrorView {
+    pub order_id: String,
+    /// A stable error code such as `card_required` or `insufficient_wallet_balance`.
+    pub code: String,
+    pub message: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -177,12 +233,18 @@ pub(super) fn order_not_found() -> ApiError {
 }
 
 /// Charges the order once: a second concurrent payer gets `payment_exists`.
-async fn pay(state: &AppState, order_id: &str, card_number: &str) -> Result<PaymentRow, ApiError> {
+/// The wallet part is held first; the provider is asked only for the card part.
+async fn pay(state: &AppState, order_id: &str, method: &Payment, wallet: WalletUse) -> Result<PaymentRow, ApiError> {
     let provider = &state.commerce.payments;
-    let payment = state.store.begin_payment(order_id, provider.name()).await?;
-    let outcome = provider
-        .charge(ChargeRequest { payment_id: payment.id.clone(), amount: payment.amount, currency: payment.currency.clone(), card_number: card_number.to_string() })
-        .await;
+    let payment = state.store.begin_payment(order_id, provider.name(), wallet, method.card.is_some()).await?;
+    let outcome = match &method.card {
+        Some(card) if payment.card_amount() > 0 => {
+            provider
+                .charge(ChargeRequest { payment_id: payment.id.clone(), amount: payment.card_amount(), currency: payment.currency.clone(), card_number: card.clone() })
+                .await
+        }
+        _ => ChargeOutcome::Succeeded { provider_ref: format!("wallet_{}", payment.id) },
+    };
     Ok(state.store.settle_payment(&payment.id, &outcome).await?)
 }
 
@@ -196,7 +258,7 @@ fn parse_card(card: &str) -> Result<String, ApiError> {
 }
 
 async fn place(state: &AppState, caller: &AuthUser, body: CheckoutRequest) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let card = body.payment.as_ref().map(|p| parse_card(&p.card_number)).transpose()?;
+    let method = body.payment.as_ref().map(parse_payment).transpose()?;
     let lines = state.store.cart_lines(&caller.user_id).await?;
     let coupon = match state.store.cart_coupon(&caller.user_id).await? {
         Some(code) => Some(coupon_for(state, &caller.user_id, &code).await?.map_err(CouponProblem::into_error)?),
@@ -220,13 +282,35 @@ async fn place(state: &AppState, caller: &AuthUser, body: CheckoutRequest) -> Re
     })?;
     let expires_at = now + state.commerce.unpaid_order_ttl_ms;
     let placed = state.store.place_checkout(&caller.user_id, &drafts, coupon.as_ref(), shipping.country.as_deref(), expires_at).await?;
-    if let Some(card) = card {
-        for order_id in &placed.order_ids {
-            pay(state, order_id, &card).await?;
+    let mut payment_errors = Vec::new();
+    if let Some(method) = method {
+        // An exact wallet amount is spread over the orders in turn.
+        let mut wallet_left = match method.wallet {
+            WalletUse::Exact(n) => n,
+            _ => 0,
+        };
+        for order in state.store.orders_of_checkout(&placed.checkout_id).await? {
+            let wallet = match method.wallet {
+                WalletUse::Exact(_) if wallet_left == 0 => WalletUse::None,
+                WalletUse::Exact(_) => WalletUse::Exact(wallet_left.min(order.totals.total)),
+                other => other,
+            };
+            if wallet == WalletUse::None && method.card.is_none() {
+                payment_errors.push(PaymentErrorView { order_id: order.id.clone(), code: "card_required".into(), message: "the wallet amount is spent; pay this order with a card".into() });
+                continue;
+            }
+            match pay(state, &order.id, &method, wallet).await {
+                Ok(payment) => wallet_left -= payment.wallet_amount.min(wallet_left),
+                // The order waits in pending_payment; say why.
+                Err(err) if err.status_code().is_client_error() => {
+                    payment_errors.push(PaymentErrorView { order_id: order.id.clone(), code: err.code().to_string(), message: err.to_string() })
+                }
+                Err(err) => return Err(err),
+            }
         }
     }
     let orders = state.store.orders_of_checkout(&placed.checkout_id).await?;
-    let view = CheckoutView { checkout_id: placed.checkout_id, orders: order_views(state, orders).await? };
+    let view = CheckoutView { checkout_id: placed.checkout_id, orders: order_views(state, orders).await?, payment_errors };
     Ok((StatusCode::CREATED, serde_json::to_value(view).map_err(ApiError::internal)?))
 }
 
@@ -242,15 +326,16 @@ pub async fn checkout(State(state): State<AppState>, caller: AuthUser, headers: 
 
 /// Pay an order of yours that is waiting for payment. Requires `Idempotency-Key`.
 /// A declined card leaves the order payable (try another card); a pending payment is settled by the provider's webhook.
+/// `use_wallet` / `wallet_amount` spend store credit first (held at once, given back if the card fails); the card pays the rest.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/pay", tag = "orders", security(("bearer" = [])), request_body = PaymentMethod,
     params(("id" = String, Path, description = "order id"), ("Idempotency-Key" = String, Header, description = "unique per payment attempt")),
     responses((status = 200, body = PayView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn pay_order(State(state): State<AppState>, caller: AuthUser, Path(id): Path<String>, headers: HeaderMap, AppJson(body): AppJson<PaymentMethod>) -> Result<Response, ApiError> {
     let fingerprint = format!("pay:{id}:{}", serde_json::to_string(&body).map_err(ApiError::internal)?);
     idempotent(&state, &caller, &headers, &fingerprint, || async {
-        let card = parse_card(&body.card_number)?;
+        let method = parse_payment(&body)?;
         let order = state.store.order_by_id(&id).await?.filter(|o| o.user_id == caller.user_id).ok_or_else(order_not_found)?;
-        let payment = pay(&state, &order.id, &card).await?;
+        let payment = pay(&state, &order.id, &method, method.wallet).await?;
         let order = state.store.order_by_id(&id).await?.ok_or_else(order_not_found)?;
         let view = PayView { order: order_view(&state, order, false).await?, payment: payment.into() };
         Ok((StatusCode::OK, serde_json::to_value(view).map_err(ApiError::internal)?))
@@ -365,8 +450,8 @@ pub async fn update_order_status(
         OrderStatus::Completed => OrderEvent::Complete { platform_fee_bps: state.settings.shop.platform_fee_bps },
         OrderStatus::Refunded => {
             // Everything not yet refunded, through the same path as partial refunds (ledger, stock, history).
-            let request = RefundRequest { amount: None, items: Vec::new(), restock: body.restock, reason: note };
-            let done = state.store.refund_order(&order.id, &request, &caller.user_id).await?;
+            let request = RefundRequest { amount: None, items: Vec::new(), restock: body.restock, reason: note, to_wallet: false };
+            let done = super::money::refund(&state, &order.id, &request, &caller.user_id).await?;
             return Ok(Json(order_view(&state, done.order, true).await?));
         }
         OrderStatus::Cancelled => OrderEvent::Cancel,

@@ -12,7 +12,17 @@
 //! refund         clearing −R (or shop wallet −R)   card_processor +R
 //! platform_fee   clearing −F         platform_fees +F
 //! seller_payout  clearing −(N−F)     shop wallet +(N−F)      N = captured − refunded
+//! store_credit   platform:store_credit −A   customer wallet +A
+//! wallet_hold    customer wallet −W  wallet holds +W         (when a payment opens)
+//! payment        wallet holds −W     clearing +W             (when it succeeds)
+//! wallet_release wallet holds −W     customer wallet +W      (when it fails)
+//! refund         clearing −(C+W)     card_processor +C   customer wallet +W
 //! ```
+//!
+//! A customer wallet is store credit: a refund can go to it, an admin can
+//! issue it, and a payment can spend it (wholly, or with the rest charged to
+//! the card). Its balance can never go below zero; the store enforces that
+//! where it writes the postings.
 
 /// A ledger account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +35,12 @@ pub enum Account {
     ShopWallet(String),
     /// The platform's commission.
     PlatformFees,
+    /// A customer's store credit (what the platform owes them).
+    CustomerWallet(String),
+    /// Wallet money set aside for payments still being charged.
+    WalletHolds,
+    /// Store credit the platform issued (its side of every top-up).
+    StoreCreditIssued,
 }
 
 impl Account {
@@ -35,6 +51,9 @@ impl Account {
             Account::CustomerPaymentsClearing => "clearing:customer_payments".into(),
             Account::ShopWallet(shop) => wallet_key(shop),
             Account::PlatformFees => "platform:fees".into(),
+            Account::CustomerWallet(user) => customer_wallet_key(user),
+            Account::WalletHolds => "clearing:wallet_holds".into(),
+            Account::StoreCreditIssued => "platform:store_credit".into(),
         }
     }
 }
@@ -43,12 +62,20 @@ pub fn wallet_key(shop_id: &str) -> String {
     format!("shop:{shop_id}:wallet")
 }
 
+/// The ledger account of a customer's wallet (store credit).
+pub fn customer_wallet_key(user_id: &str) -> String {
+    format!("customer:{user_id}:wallet")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
     Payment,
     Refund,
     PlatformFee,
     SellerPayout,
+    StoreCredit,
+    WalletHold,
+    WalletRelease,
 }
 
 impl EntryKind {
@@ -58,6 +85,9 @@ impl EntryKind {
             EntryKind::Refund => "refund",
             EntryKind::PlatformFee => "platform_fee",
             EntryKind::SellerPayout => "seller_payout",
+            EntryKind::StoreCredit => "store_credit",
+            EntryKind::WalletHold => "wallet_hold",
+            EntryKind::WalletRelease => "wallet_release",
         }
     }
 }
@@ -86,22 +116,56 @@ impl Entry {
     }
 }
 
-/// The customer's money captured for an order.
-pub fn payment(total: i64) -> Vec<Entry> {
-    if total <= 0 {
-        return Vec::new();
+/// The customer's money captured for an order: `card` from the card
+/// processor, `wallet` from the wallet hold its payment took.
+pub fn payment(card: i64, wallet: i64) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    if card > 0 {
+        entries.push(Entry::transfer(EntryKind::Payment, format!("captured {card}"), Account::CardProcessor, Account::CustomerPaymentsClearing, card));
     }
-    vec![Entry::transfer(EntryKind::Payment, format!("captured {total}"), Account::CardProcessor, Account::CustomerPaymentsClearing, total)]
+    if wallet > 0 {
+        entries.push(Entry::transfer(EntryKind::Payment, format!("captured {wallet} from wallet"), Account::WalletHolds, Account::CustomerPaymentsClearing, wallet));
+    }
+    entries
 }
 
-/// Money back to the customer: out of clearing while the order is not yet
-/// completed, out of the shop's wallet once its sellers were paid.
-pub fn refund(amount: i64, shop_id: &str, order_completed: bool) -> Vec<Entry> {
+/// Money back to the customer: `card` to the card processor, `wallet` to
+/// their wallet; out of clearing while the order is not yet completed, out
+/// of the shop's wallet once its sellers were paid.
+pub fn refund(card: i64, wallet: i64, shop_id: &str, user_id: &str, order_completed: bool) -> Vec<Entry> {
+    let from = || if order_completed { Account::ShopWallet(shop_id.into()) } else { Account::CustomerPaymentsClearing };
+    let mut entries = Vec::new();
+    if card > 0 {
+        entries.push(Entry::transfer(EntryKind::Refund, format!("refunded {card}"), from(), Account::CardProcessor, card));
+    }
+    if wallet > 0 {
+        entries.push(Entry::transfer(EntryKind::Refund, format!("refunded {wallet} to wallet"), from(), Account::CustomerWallet(user_id.into()), wallet));
+    }
+    entries
+}
+
+/// Store credit issued to a customer by the platform.
+pub fn store_credit(amount: i64, user_id: &str, memo: &str) -> Vec<Entry> {
     if amount <= 0 {
         return Vec::new();
     }
-    let from = if order_completed { Account::ShopWallet(shop_id.into()) } else { Account::CustomerPaymentsClearing };
-    vec![Entry::transfer(EntryKind::Refund, format!("refunded {amount}"), from, Account::CardProcessor, amount)]
+    vec![Entry::transfer(EntryKind::StoreCredit, memo.to_string(), Account::StoreCreditIssued, Account::CustomerWallet(user_id.into()), amount)]
+}
+
+/// Sets wallet money aside for a payment that is being charged.
+pub fn wallet_hold(amount: i64, user_id: &str) -> Vec<Entry> {
+    if amount <= 0 {
+        return Vec::new();
+    }
+    vec![Entry::transfer(EntryKind::WalletHold, format!("held {amount} for a payment"), Account::CustomerWallet(user_id.into()), Account::WalletHolds, amount)]
+}
+
+/// Gives a failed payment's wallet hold back.
+pub fn wallet_release(amount: i64, user_id: &str, why: &str) -> Vec<Entry> {
+    if amount <= 0 {
+        return Vec::new();
+    }
+    vec![Entry::transfer(EntryKind::WalletRelease, format!("released {amount}: {why}"), Account::WalletHolds, Account::CustomerWallet(user_id.into()), amount)]
 }
 
 /// The platform's fee on `net` at `fee_bps` basis points, rounded down.
@@ -139,8 +203,8 @@ mod tests {
 
     #[test]
     fn every_entry_of_a_paid_partly_refunded_completed_order_balances() {
-        let mut all = payment(10_000);
-        all.extend(refund(2_500, "s1", false));
+        let mut all = payment(10_000, 0);
+        all.extend(refund(2_500, 0, "s1", "u1", false));
         all.extend(completion(7_500, "s1", 1_000));
         assert!(all.iter().all(Entry::is_balanced));
         assert_eq!(balance(&all, &Account::CustomerPaymentsClearing), 0, "clearing empties on completion");
@@ -151,7 +215,7 @@ mod tests {
 
     #[test]
     fn a_refund_after_completion_comes_out_of_the_sellers_wallet() {
-        let e = refund(300, "s1", true);
+        let e = refund(300, 0, "s1", "u1", true);
         assert_eq!(e[0].postings[0], Posting { account: Account::ShopWallet("s1".into()), amount: -300 });
     }
 
@@ -159,7 +223,31 @@ mod tests {
     fn the_fee_rounds_down_and_zero_amounts_post_nothing() {
         assert_eq!(platform_fee(999, 500), 49);
         assert_eq!(platform_fee(1_000, 20_000), 1_000, "a fee is never above the amount");
-        assert!(payment(0).is_empty() && refund(0, "s", false).is_empty());
+        assert!(payment(0, 0).is_empty() && refund(0, 0, "s", "u", false).is_empty());
         assert_eq!(completion(1_000, "s", 0).len(), 1, "no fee entry at 0 bps");
+    }
+
+    #[test]
+    fn a_split_payment_holds_the_wallet_part_then_captures_it_and_a_wallet_refund_credits_the_wallet() {
+        let wallet = Account::CustomerWallet("u1".into());
+        let mut all = store_credit(3_000, "u1", "welcome");
+        all.extend(wallet_hold(2_000, "u1"));
+        assert_eq!(balance(&all, &wallet), 1_000, "the hold leaves the wallet at once");
+        all.extend(payment(8_000, 2_000));
+        assert_eq!(balance(&all, &Account::WalletHolds), 0, "the capture empties the hold");
+        assert_eq!(balance(&all, &Account::CustomerPaymentsClearing), 10_000);
+        all.extend(refund(1_000, 500, "s1", "u1", false));
+        assert_eq!(balance(&all, &wallet), 1_500);
+        assert_eq!(balance(&all, &Account::CardProcessor), -7_000);
+        assert!(all.iter().all(Entry::is_balanced));
+    }
+
+    #[test]
+    fn a_failed_payment_gives_its_wallet_hold_back() {
+        let mut all = store_credit(1_000, "u1", "goodwill");
+        all.extend(wallet_hold(1_000, "u1"));
+        all.extend(wallet_release(1_000, "u1", "card_declined"));
+        assert_eq!(balance(&all, &Account::CustomerWallet("u1".into())), 1_000);
+        assert_eq!(balance(&all, &Account::WalletHolds), 0);
     }
 }

@@ -23,7 +23,8 @@ pub mod webhook;
 
 use std::sync::Arc;
 
-use payments::{PaymentProvider, TestPaymentProvider};
+use payments::{PaymentProvider, RefundCall, TestPaymentProvider};
+use store::{CommerceError, CommerceResult};
 
 /// How long an unpaid order holds its stock before it expires.
 pub const UNPAID_ORDER_TTL_MS: i64 = 15 * 60 * 1000;
@@ -56,14 +57,41 @@ pub const ABANDONED_PAYMENT_AFTER_MS: i64 = 10 * 60 * 1000;
 /// How often unpaid orders and timed holds are checked for expiry.
 pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Fails abandoned payments, expires unpaid orders and timed stock holds every [`SWEEP_EVERY`]; abort
-/// the handle to stop. Each order and hold ends once even with several nodes.
-pub fn spawn_sweeper(store: crate::store::Store) -> tokio::task::JoinHandle<()> {
+/// A refund still `pending` after this long lost its process between asking
+/// the provider and landing the answer.
+pub const STALE_REFUND_AFTER_MS: i64 = 60 * 1000;
+
+/// Asks the provider again about every refund left `pending` since before
+/// `before` (providers refund once per refund id, so asking twice is safe) and
+/// lands the answer: the refund's effects, or its claims given back. Returns
+/// how many ended.
+pub async fn resume_pending_refunds(store: &crate::store::Store, provider: &dyn PaymentProvider, before: i64) -> CommerceResult<usize> {
+    let mut ended = 0;
+    for pending in store.pending_refunds(before).await? {
+        if pending.provider != provider.name() {
+            continue;
+        }
+        let call = RefundCall { refund_id: pending.refund_id.clone(), charge_ref: pending.charge_ref, amount: pending.card_amount, currency: pending.currency };
+        let outcome = provider.refund(call).await;
+        match store.finish_refund(&pending.refund_id, &outcome).await {
+            Ok(_) | Err(CommerceError::RefundFailed { .. }) => ended += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(ended)
+}
+
+/// Fails abandoned payments, resumes stale refunds, expires unpaid orders and timed stock holds every
+/// [`SWEEP_EVERY`]; abort the handle to stop. Each order and hold ends once even with several nodes.
+pub fn spawn_sweeper(store: crate::store::Store, payments: Arc<dyn PaymentProvider>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
         loop {
             tick.tick().await;
             let now = crate::store::now_ms();
+            if let Err(e) = resume_pending_refunds(&store, payments.as_ref(), now - STALE_REFUND_AFTER_MS).await {
+                tracing::warn!(error = %e, "resuming pending refunds failed; will retry");
+            }
             if let Err(e) = store.fail_abandoned_payments(now - ABANDONED_PAYMENT_AFTER_MS).await {
                 tracing::warn!(error = %e, "failing abandoned payments failed; will retry");
             }

@@ -75,13 +75,17 @@ impl Kind {
     params(("room" = String, Path, description = "room name")),
     request_body(content = String, content_type = "application/sdp", description = "SDP offer (sendonly audio/video)"),
     responses((status = 201, description = "SDP answer; Location is the session, ETag its version", content_type = "application/sdp"),
-        (status = 400, body = ErrorBody, description = "the offer is not valid SDP"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, body = ErrorBody, description = "the offer is not valid SDP"), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "not allowed to publish here, or the room's shop is suspended (`shop_suspended`)"),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "the room already has a publisher"),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody, description = "no codec this server forwards")))]
 pub async fn whip_offer(State(state): State<AppState>, Path(room): Path<String>, request: Request) -> Result<Response, ApiError> {
     let room = find_room(&state, &room).await?;
     let (mut parts, body) = request.into_parts();
     authorize_publisher(&state, &room, &mut parts).await?;
+    if state.store.shop_by_id(&room.shop_id).await?.is_some_and(|shop| shop.status == "suspended") {
+        return Err(ApiError::forbidden("shop_suspended", "this room's shop is suspended and cannot go live; an admin can reinstate it"));
+    }
     let offer = read_body(&state, &parts.headers, body, SDP).await?;
     let key = RoomKey { id: room.id.clone(), name: room.name.clone() };
     let created = state.sfu.publish(key, offer).await.map_err(sfu_error)?;

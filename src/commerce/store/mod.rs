@@ -23,9 +23,9 @@ pub use catalog::{CategoryRow, NewProduct, NewVariant, ProductPatch, ProductRow,
 pub use coupons::{CouponRow, NewCoupon};
 pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use notifications::NotificationRow;
-pub use orders::{DraftLine, OrderDraft, OrderEventRow, OrderItemRow, OrderRow, PaymentRow, PlacedCheckout};
+pub use orders::{WalletUse, DraftLine, OrderDraft, OrderEventRow, OrderItemRow, OrderRow, PaymentRow, PlacedCheckout};
 pub use ledger::WalletEntryRow;
-pub use refunds::{returned_value, RefundDone, RefundRequest, RefundRow};
+pub use refunds::{returned_value, PendingRefund, RefundDone, RefundRequest, RefundRow, RefundStart};
 pub use outbox::OutboxRow;
 pub use search::SearchQuery;
 pub use shop_admin::ShopProfile;
@@ -55,6 +55,16 @@ pub enum CommerceError {
     ReturnExceedsOrdered { sku: String, returnable: i64 },
     #[error("the reservation is no longer held")]
     ReservationNotHeld,
+    #[error("the wallet holds only {balance}")]
+    InsufficientWalletBalance { balance: i64 },
+    #[error("the wallet covers {wallet} of {total}; a card must pay the rest")]
+    CardRequired { wallet: i64, total: i64 },
+    #[error("the wallet amount is above the order's total of {total}")]
+    WalletAmountAboveTotal { total: i64 },
+    #[error("the shop is suspended")]
+    ShopSuspended,
+    #[error("the payment provider refused the refund: {reason}")]
+    RefundFailed { reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

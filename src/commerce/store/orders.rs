@@ -82,6 +82,27 @@ pub struct PaymentRow {
     pub status: String,
     pub failure: Option<String>,
     pub created_at: i64,
+    /// The part of `amount` paid from the customer's wallet; the rest was charged to the card.
+    pub wallet_amount: i64,
+    /// The card part refunded through the provider so far.
+    pub refunded_amount: i64,
+}
+
+impl PaymentRow {
+    /// What the card was (or is being) charged.
+    pub fn card_amount(&self) -> i64 {
+        self.amount - self.wallet_amount
+    }
+}
+
+/// How much of the customer's wallet a payment spends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WalletUse {
+    None,
+    /// As much as the wallet holds, up to the total.
+    Max,
+    /// Exactly this much (refused if the wallet holds less).
+    Exact(i64),
 }
 
 #[derive(Clone, Debug)]
@@ -94,7 +115,7 @@ pub struct OrderEventRow {
 
 const ORDER_COLUMNS: &str = "id, checkout_id, user_id, shop_id, status, currency, subtotal, discount, tax, shipping, total, coupon_code, refunded_amount, \
                              tracking_number, carrier, ship_to_country, expires_at, created_at, updated_at";
-const PAYMENT_COLUMNS: &str = "id, order_id, provider, provider_ref, amount, currency, status, failure, created_at";
+const PAYMENT_COLUMNS: &str = "id, order_id, provider, provider_ref, amount, currency, status, failure, created_at, wallet_amount, refunded_amount";
 
 fn order_from_row(r: &AnyRow) -> StoreResult<OrderRow> {
     let status: String = r.try_get("status")?;
@@ -134,6 +155,8 @@ fn payment_from_row(r: &AnyRow) -> StoreResult<PaymentRow> {
         status: r.try_get("status")?,
         failure: r.try_get("failure")?,
         created_at: r.try_get("created_at")?,
+        wallet_amount: r.try_get("wallet_amount")?,
+        refunded_amount: r.try_get("refunded_amount")?,
     })
 }
 
@@ -174,6 +197,19 @@ pub async fn transition_in(
 ) -> CommerceResult<OrderRow> {
     let order = order_in(tx, order_id).await?;
     let t = transition(order.status, event, actor).map_err(|source| CommerceError::Transition { current: order.status, source })?;
+    if matches!(event, OrderEvent::Complete { .. }) {
+        // Completion pays the sellers from what is not refunded; a refund still
+        // waiting for the provider must land (or be given back) first.
+        let pending: i64 = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM refunds WHERE order_id = $1 AND status = 'pending'")
+            .bind(order_id)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("n")?;
+        if pending > 0 {
+            let source = TransitionError::Illegal { from: order.status, verb: "completed while a refund is pending" };
+            return Err(CommerceError::Transition { current: order.status, source });
+        }
+    }
     let now = now_ms();
     let done = sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
         .bind(t.to.as_str())
@@ -211,7 +247,13 @@ pub async fn transition_in(
     }
     match (t.to, event) {
         (OrderStatus::Paid, _) => {
-            ledger::record_in(tx, &money::payment(order.totals.total), Some(order_id), Some(&order.shop_id), &order.currency).await?;
+            let wallet: i64 = sqlx::query("SELECT CAST(COALESCE(SUM(wallet_amount), 0) AS BIGINT) AS w FROM payments WHERE order_id = $1 AND status = 'succeeded'")
+                .bind(order_id)
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("w")?;
+            let wallet = wallet.min(order.totals.total);
+            ledger::record_in(tx, &money::payment(order.totals.total - wallet, wallet), Some(order_id), Some(&order.shop_id), &order.currency).await?;
         }
         (OrderStatus::Completed, OrderEvent::Complete { platform_fee_bps }) => {
             let net = order.totals.total - order.refunded_amount;
@@ -328,6 +370,8 @@ impl Store {
             event_in(&mut tx, order_id, None, OrderStatus::PendingPayment, Some(user_id), None).await?;
             let message = format!("Order …{} placed: {} {} to pay", short(order_id), draft.totals.total, draft.currency);
             notify_in(&mut tx, user_id, "order_placed", Some(order_id), &message).await?;
+            let order = order_in(&mut tx, order_id).await?;
+            outbox::enqueue_order_in(&mut tx, &order, "order_placed", &message).await?;
             notify_sellers_in(&mut tx, &draft.shop_id, "new_order", Some(order_id), &format!("New order …{}", short(order_id))).await?;
         }
         tx.commit().await?;
@@ -336,35 +380,63 @@ impl Store {
 
     /// Opens the order's one live payment (`processing`). `PaymentExists` if
     /// another is processing, pending or succeeded: the partial unique index
-    /// decides, so two concurrent payers cannot both charge.
-    pub async fn begin_payment(&self, order_id: &str, provider: &str) -> CommerceResult<PaymentRow> {
+    /// decides, so two concurrent payers cannot both charge. The wallet part
+    /// (`wallet`) is held in the same transaction: the wallet row is locked,
+    /// and the hold's conditional debit refuses to take it below zero, so
+    /// concurrent payments never spend more than the wallet holds. Without a
+    /// card (`has_card`) the wallet must cover the whole total.
+    pub async fn begin_payment(&self, order_id: &str, provider: &str, wallet: WalletUse, has_card: bool) -> CommerceResult<PaymentRow> {
         let mut tx = self.writer().begin().await?;
         let order = order_in(&mut tx, order_id).await?;
         if order.status != OrderStatus::PendingPayment {
             let source = TransitionError::Illegal { from: order.status, verb: "paid" };
             return Err(CommerceError::Transition { current: order.status, source });
         }
+        let shop_status: Option<String> =
+            sqlx::query("SELECT status FROM shops WHERE id = $1").bind(&order.shop_id).fetch_optional(&mut *tx).await?.map(|r| r.try_get("status")).transpose()?;
+        if shop_status.as_deref() == Some("suspended") {
+            return Err(CommerceError::ShopSuspended);
+        }
+        let total = order.totals.total;
+        let wallet_amount = match wallet {
+            WalletUse::None => 0,
+            WalletUse::Max => ledger::lock_wallet_in(&mut tx, &order.user_id, &order.currency).await?.clamp(0, total),
+            WalletUse::Exact(n) if n > total => return Err(CommerceError::WalletAmountAboveTotal { total }),
+            WalletUse::Exact(n) => {
+                let balance = ledger::lock_wallet_in(&mut tx, &order.user_id, &order.currency).await?;
+                if balance < n {
+                    return Err(CommerceError::InsufficientWalletBalance { balance });
+                }
+                n
+            }
+        };
+        if wallet_amount < total && !has_card {
+            return Err(CommerceError::CardRequired { wallet: wallet_amount, total });
+        }
         let now = now_ms();
         let payment = PaymentRow {
             id: new_id(),
             order_id: order_id.into(),
-            provider: provider.into(),
+            provider: if wallet_amount == total { "wallet".into() } else { provider.into() },
             provider_ref: None,
-            amount: order.totals.total,
+            amount: total,
             currency: order.currency.clone(),
             status: "processing".into(),
             failure: None,
             created_at: now,
+            wallet_amount,
+            refunded_amount: 0,
         };
         let inserted = sqlx::query(
-            "INSERT INTO payments (id, order_id, provider, amount, currency, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'processing', $6, $6)",
+            "INSERT INTO payments (id, order_id, provider, amount, currency, status, created_at, updated_at, wallet_amount) VALUES ($1, $2, $3, $4, $5, 'processing', $6, $6, $7)",
         )
         .bind(&payment.id)
         .bind(order_id)
-        .bind(provider)
+        .bind(&payment.provider)
         .bind(payment.amount)
         .bind(&payment.currency)
         .bind(now)
+        .bind(wallet_amount)
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -374,6 +446,7 @@ impl Store {
                 return Err(if matches!(e, StoreError::UniqueViolation(_)) { CommerceError::PaymentExists } else { e.into() });
             }
         }
+        ledger::record_in(&mut tx, &money::wallet_hold(wallet_amount, &order.user_id), Some(order_id), Some(&order.shop_id), &order.currency).await?;
         tx.commit().await?;
         Ok(payment)
     }
@@ -383,6 +456,11 @@ impl Store {
     /// payment that already reached an end is left alone (webhook replays).
     /// Returns the payment as stored.
     pub async fn settle_payment(&self, payment_id: &str, outcome: &ChargeOutcome) -> CommerceResult<PaymentRow> {
+        self.settle_payment_from(payment_id, outcome, &["processing", "pending"]).await
+    }
+
+    /// [`Store::settle_payment`] for a payment still in one of `from`.
+    async fn settle_payment_from(&self, payment_id: &str, outcome: &ChargeOutcome, from: &[&str]) -> CommerceResult<PaymentRow> {
         let now = now_ms();
         let mut tx = self.writer().begin().await?;
         let (status, provider_ref, failure) = match outcome {
@@ -392,13 +470,15 @@ impl Store {
         };
         let done = sqlx::query(
             "UPDATE payments SET status = $1, provider_ref = COALESCE($2, provider_ref), failure = $3, updated_at = $4 \
-             WHERE id = $5 AND status IN ('processing', 'pending') AND NOT (status = 'pending' AND $1 = 'pending')",
+             WHERE id = $5 AND status IN ($6, $7) AND NOT (status = 'pending' AND $1 = 'pending')",
         )
         .bind(status)
         .bind(provider_ref)
         .bind(failure)
         .bind(now)
         .bind(payment_id)
+        .bind(from.first().copied().unwrap_or("processing"))
+        .bind(from.last().copied().unwrap_or("processing"))
         .execute(&mut *tx)
         .await?;
         let payment = payment_in(&mut tx, payment_id).await?;
@@ -412,6 +492,7 @@ impl Store {
                             .bind(payment_id)
                             .execute(&mut *tx)
                             .await?;
+                        release_hold_in(&mut tx, &payment, "order_no_longer_payable").await?;
                     }
                     Err(e) => return Err(e),
                 },
@@ -419,6 +500,8 @@ impl Store {
                     let order = order_in(&mut tx, &payment.order_id).await?;
                     let message = format!("Payment for order …{} failed: {}", short(&order.id), failure.unwrap_or("declined"));
                     notify_in(&mut tx, &order.user_id, "payment_failed", Some(&order.id), &message).await?;
+                    outbox::enqueue_order_in(&mut tx, &order, "payment_failed", &message).await?;
+                    release_hold_in(&mut tx, &payment, failure.unwrap_or("declined")).await?;
                 }
                 _ => {}
             }
@@ -450,13 +533,24 @@ impl Store {
     /// Marks `processing` payments not settled since `before` as failed
     /// (the process died mid-charge), so their orders can be paid again or
     /// expire. Returns how many.
-    pub async fn fail_abandoned_payments(&self, before: i64) -> StoreResult<u64> {
-        let done = sqlx::query("UPDATE payments SET status = 'failed', failure = 'abandoned', updated_at = $1 WHERE status = 'processing' AND updated_at < $2")
-            .bind(now_ms())
+    pub async fn fail_abandoned_payments(&self, before: i64) -> CommerceResult<u64> {
+        let ids: Vec<String> = sqlx::query("SELECT id FROM payments WHERE status = 'processing' AND updated_at < $1 ORDER BY id LIMIT 500")
             .bind(before)
-            .execute(self.writer())
-            .await?;
-        Ok(done.rows_affected())
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
+        let mut failed = 0;
+        let abandoned = ChargeOutcome::Declined { reason: "abandoned".into() };
+        for id in ids {
+            // Only a payment still `processing` (one settled meanwhile is left alone); its wallet hold goes back.
+            let payment = self.settle_payment_from(&id, &abandoned, &["processing"]).await?;
+            if payment.status == "failed" && payment.failure.as_deref() == Some("abandoned") {
+                failed += 1;
+            }
+        }
+        Ok(failed)
     }
 
     /// Cancels unpaid orders past their hold (releasing their stock) unless a
@@ -559,7 +653,16 @@ impl Store {
     }
 }
 
-async fn payment_in(tx: &mut Transaction<'_, Any>, payment_id: &str) -> CommerceResult<PaymentRow> {
+/// Gives a payment's wallet hold back to the customer's wallet.
+async fn release_hold_in(tx: &mut Transaction<'_, Any>, payment: &PaymentRow, why: &str) -> CommerceResult<()> {
+    if payment.wallet_amount <= 0 {
+        return Ok(());
+    }
+    let order = order_in(tx, &payment.order_id).await?;
+    ledger::record_in(tx, &money::wallet_release(payment.wallet_amount, &order.user_id, why), Some(&order.id), Some(&order.shop_id), &payment.currency).await
+}
+
+pub(super) async fn payment_in(tx: &mut Transaction<'_, Any>, payment_id: &str) -> CommerceResult<PaymentRow> {
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
     let row = sqlx::query(&sql).bind(payment_id).fetch_optional(&mut **tx).await?.ok_or(CommerceError::NotFound("payment"))?;
     Ok(payment_from_row(&row)?)

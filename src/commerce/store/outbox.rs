@@ -46,6 +46,8 @@ fn from_row(r: &AnyRow) -> StoreResult<OutboxRow> {
 /// The subject of the email for an order notification kind; kinds not listed send no email.
 pub fn email_subject(kind: &str) -> Option<&'static str> {
     Some(match kind {
+        "order_placed" => "We received your order",
+        "payment_failed" => "Your payment did not go through",
         "order_paid" => "Your order is confirmed",
         "order_shipped" => "Your order has shipped",
         "order_delivered" => "Your order was delivered",

@@ -12,6 +12,7 @@ mod races;
 mod shipping;
 mod shops;
 mod stock;
+mod wallet;
 mod webhook;
 
 use serde_json::{json, Value};

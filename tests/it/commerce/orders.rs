@@ -213,7 +213,7 @@ async fn a_payment_abandoned_mid_charge_is_failed_by_the_sweeper_and_the_order_c
     let id = body["orders"][0]["id"].as_str().unwrap();
     // A charge that started and never reported back (the process died mid-call).
     let store = super::same_store(&app).await;
-    store.begin_payment(id, "test").await.unwrap();
+    store.begin_payment(id, "test", streamcart::commerce::store::WalletUse::None, true).await.unwrap();
     let pay = |key: &'static str| app.client.post(app.url(&format!("/api/v1/orders/{id}/pay"))).bearer_auth(&ann).header("Idempotency-Key", key).json(&json!({"card_number": GOOD_CARD})).send();
     assert_eq!(pay("p1").await.unwrap().status(), 409, "one live payment per order");
     assert_eq!(store.fail_abandoned_payments(streamcart::store::now_ms() + 1).await.unwrap(), 1);

@@ -43,9 +43,9 @@ async fn each_order_event_leaves_an_email_in_the_outbox_and_the_dispatcher_deliv
     let store = same_store(&app).await;
     let emails = store.order_emails(&id).await.unwrap();
     let kinds: Vec<&str> = emails.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, vec!["order_paid", "order_shipped"], "placing the order sends none; confirmation and shipping do");
+    assert_eq!(kinds, vec!["order_placed", "order_paid", "order_shipped"], "placing, confirmation and shipping each send one");
     assert!(emails.iter().all(|e| e.recipient == "ann@example.com"));
-    assert!(emails[1].body.contains("TRK-1"), "{}", emails[1].body);
+    assert!(emails[2].body.contains("TRK-1"), "{}", emails[2].body);
 
     let emails = attempted(&store, &id).await;
     assert!(emails.iter().all(|e| e.status == "sent" && e.attempts == 1 && e.delivered_via.as_deref() == Some("log")), "{emails:?}");
