@@ -245,7 +245,20 @@ async fn pay(state: &AppState, order_id: &str, method: &Payment, wallet: WalletU
         }
         _ => ChargeOutcome::Succeeded { provider_ref: format!("wallet_{}", payment.id) },
     };
-    Ok(state.store.settle_payment(&payment.id, &outcome).await?)
+    settle_and_return_late_charge(state, &payment.id, &outcome).await
+}
+
+/// Settles a payment; a card charge that landed after its order ended is given
+/// back at once (the sweeper asks again if the provider refuses now).
+pub(crate) async fn settle_and_return_late_charge(state: &AppState, payment_id: &str, outcome: &ChargeOutcome) -> Result<PaymentRow, ApiError> {
+    let payment = state.store.settle_payment(payment_id, outcome).await?;
+    if payment.status == "refunded" && payment.refunded_amount < payment.card_amount() {
+        if let Err(e) = crate::commerce::return_late_charges(&state.store, state.commerce.payments.as_ref()).await {
+            tracing::warn!(error = %e, payment_id, "returning a late charge failed; the sweeper will retry");
+        }
+        return Ok(state.store.payment_by_id(payment_id).await?.unwrap_or(payment));
+    }
+    Ok(payment)
 }
 
 fn parse_card(card: &str) -> Result<String, ApiError> {

@@ -60,6 +60,6 @@ pub async fn payment_webhook(State(state): State<AppState>, headers: HeaderMap, 
     if state.store.payment_by_id(&event.payment_id).await?.is_none() {
         return Err(ApiError::not_found("payment_not_found", "no payment has this id"));
     }
-    let payment = state.store.settle_payment(&event.payment_id, &outcome).await?;
+    let payment = super::orders::settle_and_return_late_charge(&state, &event.payment_id, &outcome).await?;
     Ok(Json(WebhookAck { received: true, payment: payment.into() }))
 }

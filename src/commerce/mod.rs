@@ -81,7 +81,32 @@ pub async fn resume_pending_refunds(store: &crate::store::Store, provider: &dyn 
     Ok(ended)
 }
 
-/// Fails abandoned payments, resumes stale refunds, expires unpaid orders and timed stock holds every
+/// Gives back, through the provider, every card charge that succeeded after its
+/// order had ended (the order never took the money). Safe to repeat: the
+/// provider refunds once per payment. Returns how many were given back; a
+/// refusal is logged and asked again on the next sweep.
+pub async fn return_late_charges(store: &crate::store::Store, provider: &dyn PaymentProvider) -> CommerceResult<usize> {
+    let mut returned = 0;
+    for owed in store.late_charges_to_return().await? {
+        let Some(payment_id) = store::late_charge_payment_id(&owed.refund_id).map(str::to_owned) else { continue };
+        if owed.provider != provider.name() {
+            continue;
+        }
+        let call = RefundCall { refund_id: owed.refund_id, charge_ref: owed.charge_ref, amount: owed.card_amount, currency: owed.currency };
+        match provider.refund(call).await {
+            payments::RefundOutcome::Succeeded { .. } => {
+                store.record_late_charge_returned(&payment_id).await?;
+                returned += 1;
+            }
+            payments::RefundOutcome::Failed { reason } => {
+                tracing::warn!(payment_id, reason, "the provider refused to give back a charge that landed after its order ended; will retry");
+            }
+        }
+    }
+    Ok(returned)
+}
+
+/// Fails abandoned payments, resumes stale refunds, returns late charges, expires unpaid orders and timed stock holds every
 /// [`SWEEP_EVERY`]; abort the handle to stop. Each order and hold ends once even with several nodes.
 pub fn spawn_sweeper(store: crate::store::Store, payments: Arc<dyn PaymentProvider>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -91,6 +116,9 @@ pub fn spawn_sweeper(store: crate::store::Store, payments: Arc<dyn PaymentProvid
             let now = crate::store::now_ms();
             if let Err(e) = resume_pending_refunds(&store, payments.as_ref(), now - STALE_REFUND_AFTER_MS).await {
                 tracing::warn!(error = %e, "resuming pending refunds failed; will retry");
+            }
+            if let Err(e) = return_late_charges(&store, payments.as_ref()).await {
+                tracing::warn!(error = %e, "returning late charges failed; will retry");
             }
             if let Err(e) = store.fail_abandoned_payments(now - ABANDONED_PAYMENT_AFTER_MS).await {
                 tracing::warn!(error = %e, "failing abandoned payments failed; will retry");

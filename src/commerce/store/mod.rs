@@ -25,7 +25,7 @@ pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use notifications::NotificationRow;
 pub use orders::{WalletUse, DraftLine, OrderDraft, OrderEventRow, OrderItemRow, OrderRow, PaymentRow, PlacedCheckout};
 pub use ledger::WalletEntryRow;
-pub use refunds::{returned_value, PendingRefund, RefundDone, RefundRequest, RefundRow, RefundStart};
+pub use refunds::{late_charge_payment_id, late_charge_refund_id, returned_value, PendingRefund, RefundDone, RefundRequest, RefundRow, RefundStart};
 pub use outbox::OutboxRow;
 pub use search::SearchQuery;
 pub use shop_admin::ShopProfile;

@@ -76,6 +76,17 @@ pub struct PendingRefund {
     pub currency: String,
 }
 
+/// The provider-side refund id of a late charge's return: one per payment, so
+/// asking the provider again never refunds twice.
+pub fn late_charge_refund_id(payment_id: &str) -> String {
+    format!("late_{payment_id}")
+}
+
+/// The payment a [`late_charge_refund_id`] belongs to.
+pub fn late_charge_payment_id(refund_id: &str) -> Option<&str> {
+    refund_id.strip_prefix("late_")
+}
+
 /// What step 1 left to do.
 #[derive(Clone, Debug)]
 pub enum RefundStart {
@@ -194,6 +205,39 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Card charges that succeeded after their order had ended (expired or
+    /// cancelled while the provider was charging) and are not yet given back:
+    /// the order never took the money, so the whole card part is owed.
+    pub async fn late_charges_to_return(&self) -> StoreResult<Vec<PendingRefund>> {
+        let rows = sqlx::query(
+            "SELECT id, provider, provider_ref, amount - wallet_amount AS card_amount, currency FROM payments \
+             WHERE status = 'refunded' AND failure = 'order_no_longer_payable' AND refunded_amount < amount - wallet_amount ORDER BY id LIMIT 100",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PendingRefund {
+                    refund_id: late_charge_refund_id(&r.try_get::<String, _>("id")?),
+                    provider: r.try_get("provider")?,
+                    charge_ref: r.try_get("provider_ref")?,
+                    card_amount: r.try_get("card_amount")?,
+                    currency: r.try_get("currency")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records that the provider gave a late charge back to the card.
+    pub async fn record_late_charge_returned(&self, payment_id: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE payments SET refunded_amount = amount - wallet_amount, updated_at = $1 WHERE id = $2 AND status = 'refunded'")
+            .bind(now_ms())
+            .bind(payment_id)
+            .execute(self.writer())
+            .await?;
+        Ok(())
     }
 
     pub async fn refunds_of_order(&self, order_id: &str) -> StoreResult<Vec<RefundRow>> {

@@ -77,3 +77,20 @@ async fn a_stale_webhook_is_refused_and_changes_nothing() {
     let order = get(&app, &ann, &format!("/api/v1/orders/{order}")).await;
     assert_eq!((order["status"].as_str(), order["payments"][0]["status"].as_str()), (Some("pending_payment"), Some("pending")));
 }
+
+#[tokio::test]
+async fn a_charge_confirmed_after_its_order_was_cancelled_is_given_back_to_the_card() {
+    let app = spawn_app().await;
+    let (ann, order, payment) = pending_payment(&app).await;
+    let res = super::post(&app, &ann, &format!("/api/v1/orders/{order}/cancel"), json!({})).await;
+    assert_eq!(res.status(), 200, "the buyer cancels while the charge waits for confirmation");
+    let body = json!({"type": "payment.succeeded", "payment_id": payment, "reference": "ch_late"}).to_string();
+    let res = send(&app, &body, &signature_header(&webhook_secret(&app), now_secs(), body.as_bytes())).await;
+    assert_eq!(res.status(), 200);
+    let order = get(&app, &ann, &format!("/api/v1/orders/{order}")).await;
+    assert_eq!(order["status"], "cancelled", "a late charge does not revive a cancelled order");
+    let paid = &order["payments"][0];
+    assert_eq!(paid["status"], "refunded", "{paid}");
+    assert!(paid["amount"].as_i64().unwrap() > 0);
+    assert_eq!(paid["card_refunded"], paid["amount"], "the whole charge (goods and shipping) went back to the card through the provider: {paid}");
+}
