@@ -5,6 +5,7 @@
 mod analytics;
 mod auctions;
 mod crash;
+mod engage;
 mod event_log;
 mod front;
 mod pins;
