@@ -12,6 +12,7 @@ mod pins;
 mod sale_cancel;
 mod sales;
 mod socket_buy;
+mod stream_time;
 
 use serde_json::{json, Value};
 
