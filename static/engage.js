@@ -55,7 +55,7 @@ function pollNode(poll, onAnswer) {
         );
       }),
     ),
-    el("div", { class: "muted", text: open ? `${poll.votes || 0} votes` : `Closed · ${poll.votes || 0} votes` }),
+    el("div", { class: "muted", text: `${open ? "" : "Closed · "}${poll.votes || 0} vote${poll.votes === 1 ? "" : "s"}` }),
   );
 }
 
