@@ -213,6 +213,13 @@ async function main() {
     await live.waitForFunction((t) => ![...document.querySelectorAll("#chat li, #chat-overlay li")].some((li) => li.textContent.includes(t)), text, WAIT);
     await panel.waitForSelector("#log li:has-text('delete')", WAIT);
     console.log("  moderator: deleted the message; gone from the viewer's page; logged");
+    await panel.fill("#poll-question", "Restock the scarf?");
+    await panel.fill('#poll-form input[name="a1"]', "Yes");
+    await panel.fill('#poll-form input[name="a2"]', "No");
+    await panel.click('#poll-form button[type="submit"]');
+    await live.waitForSelector('#engage .poll:has-text("Restock the scarf?")', WAIT);
+    await panel.waitForSelector('#engage-now button:has-text("Close poll")', WAIT);
+    console.log("  moderator: started a poll; the viewer sees it");
 
     await screenshots(studio, "studio-live");
     await screenshots(live, "live-playing");

@@ -56,6 +56,8 @@ async fn a_poll_s_votes_are_tallied_live_and_each_viewer_votes_once() {
 
     let tally = room.next_where(|v| v["event"]["kind"] == "poll.tally" && v["event"]["data"]["votes"] == 2).await;
     assert_eq!(tally["event"]["data"]["tallies"], json!([0, 2, 0]));
+    let (_late, snapshot) = viewer(&app).await;
+    assert_eq!(snapshot["polls"][0]["tallies"], json!([0, 2, 0]), "a late joiner sees the open poll with its tallies");
 
     let res = post(&app, &seller, &format!("/api/v1/rooms/show/polls/{id}/close"), json!({})).await;
     assert_eq!(res.status(), 200);
@@ -191,8 +193,13 @@ async fn a_giveaway_is_drawn_when_its_entry_window_ends() {
     let g = streamcart::live::giveaway::NewGiveaway { prize: "Socks".into(), window_ms: 3_000, eligibility: streamcart::live::giveaway::Eligibility::Everyone };
     let created = store.create_giveaway(&row.id, &seller_id, &g, "a-known-seed", streamcart::store::now_ms()).await.unwrap();
     let ana = buyer(&app, "ana@example.com").await;
+    let ana_id = get(&app, &ana, "/api/v1/me").await["user"]["id"].as_str().unwrap().to_string();
+    let mut inbox = WsClient::connect(&app, Some(&ana)).await;
+    inbox.subscribe(&format!("user:{ana_id}"), None).await;
     assert_eq!(enter(&app, &ana, &created.id).await.status(), 200);
     let drawn = room.next_where(|v| v["event"]["kind"] == "giveaway.drawn").await;
     assert_eq!(drawn["event"]["data"]["giveaway"]["seed"], "a-known-seed");
-    assert!(drawn["event"]["data"]["giveaway"]["winner"]["display_name"].is_string());
+    assert_eq!(drawn["event"]["data"]["giveaway"]["winner"]["user_id"], ana_id.as_str(), "the only entrant wins");
+    let won = inbox.next_where(|v| v["event"]["kind"] == "giveaway.won").await;
+    assert_eq!(won["event"]["data"]["prize"], "Socks");
 }
