@@ -12,7 +12,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::engage_store::{EngageError, GiveawayRow, PollRow};
-use super::giveaway::{Eligibility, EntryRefused, Giveaway, GiveawayPhase, NewGiveaway};
+use super::giveaway::{EntryRefused, Giveaway, GiveawayPhase, NewGiveaway};
 use super::http::{require_room_staff, visible_room};
 use super::poll::{tallies, NewPoll, Poll, PollInput, PollPhase, VoteRefused};
 use crate::api::extract::{AppJson, AuthUser, MaybeAuthUser};
@@ -327,9 +327,6 @@ pub async fn enter_in_room(state: &AppState, room: &RoomRow, giveaway_id: &str, 
     let now = now_ms();
     if let Err(EntryRefused::Closed) = giveaway_engine(&row).check_entry(now) {
         return Err(giveaway_error(EngageError::NotOpen));
-    }
-    if Eligibility::parse(Some(&row.eligibility)) == Some(Eligibility::Buyers) && !state.store.is_shop_buyer(&room.shop_id, user_id).await? {
-        return Err(giveaway_error(EngageError::NotEligible));
     }
     state.store.enter_giveaway(&row, user_id, now).await.map_err(giveaway_error)?;
     state.live.engagement_changed(&room.name, &row.id);
