@@ -231,3 +231,19 @@ async fn watch_time_accrues_while_viewers_watch_and_conversion_is_orders_per_dis
     let unique = body["totals"]["unique_viewers"].as_f64().unwrap();
     assert_eq!(body["totals"]["conversion"].as_f64(), Some(1.0 / unique));
 }
+
+#[tokio::test]
+async fn an_anonymous_viewer_cannot_inflate_impressions_by_reconnecting() {
+    let app = spawn_app().await;
+    let seller = live_room(&app).await;
+    let (product_id, _) = product(&app, &seller, "TEE-1", 2000, 100).await;
+    assert_eq!(pin(&app, &seller, &product_id).await.status(), 201);
+    for _ in 0..3 {
+        let (mut ws, _) = viewer(&app).await;
+        let ack = ws.request(json!({"type": "card.track", "room": "show", "kind": "impression", "product_ids": [product_id]})).await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        ws.close().await;
+    }
+    assert_eq!(counted(report(&app, "", "impression", &[&product_id]).await).await, 0, "the same address over HTTP counts as the same viewer");
+    assert_eq!(analytics(&app, &seller).await["totals"]["impressions"], 1);
+}
