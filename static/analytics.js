@@ -1,6 +1,7 @@
 // The live analytics panel shared by the studio and the moderator panel:
-// viewers, orders and GMV per minute as three small hand-drawn SVG charts,
-// with the stream's totals. Loaded from GET /api/v1/rooms/{room}/analytics,
+// viewers, card clicks, add-to-cart, orders and GMV per minute as small
+// hand-drawn SVG charts, with the stream's totals (distinct viewers, average
+// watch time, card impressions, clicks and CTR, add-to-cart, conversion). Loaded from GET /api/v1/rooms/{room}/analytics,
 // then kept current by `analytics.minute` pushes on the user's own channel.
 
 import { $, api, el, money } from "/static/common.js";
@@ -8,6 +9,8 @@ import { $, api, el, money } from "/static/common.js";
 const SVG = "http://www.w3.org/2000/svg";
 const SERIES = [
   { key: "viewers", label: "Viewers", kind: "line", color: "#8fb8ff" },
+  { key: "clicks", label: "Card clicks", kind: "bar", color: "#ffb547" },
+  { key: "add_to_cart", label: "Add to cart", kind: "bar", color: "#b48cff" },
   { key: "orders", label: "Orders", kind: "bar", color: "#35c28b" },
   { key: "gmv", label: "GMV", kind: "bar", color: "#ff3d71" },
 ];
@@ -19,6 +22,14 @@ function svg(tag, attrs) {
   return node;
 }
 
+const pct = (r) => (typeof r === "number" ? `${(r * 100).toFixed(1)}%` : "–");
+
+function duration(ms) {
+  if (typeof ms !== "number") return "–";
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+}
+
 function hhmm(ms) {
   return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
@@ -26,7 +37,7 @@ function hhmm(ms) {
 /// One series over the last minutes: a line (viewers) or bars, with the peak labelled.
 function chart(minutes, series, format) {
   const w = 300, h = 70, pad = 14;
-  const values = minutes.map((m) => m[series.key]);
+  const values = minutes.map((m) => m[series.key] || 0);
   const max = Math.max(1, ...values);
   const step = (w - 2) / Math.max(minutes.length, 15);
   const y = (v) => h - pad - (v / max) * (h - 2 * pad);
@@ -71,6 +82,7 @@ export class AnalyticsPanel {
       const body = await api("GET", `/api/v1/rooms/${encodeURIComponent(this.room)}/analytics`);
       this.currency = body.currency;
       this.minutes = body.minutes;
+      this.unique = body.unique_viewers;
       this.box.hidden = false;
       this.render();
     } catch (err) {
@@ -104,16 +116,25 @@ export class AnalyticsPanel {
   render() {
     const minutes = this.minutes.slice(-SHOWN_MINUTES);
     const fmtMoney = (v) => money(v, this.currency);
-    const sum = (k) => this.minutes.reduce((a, m) => a + m[k], 0);
+    const sum = (k) => this.minutes.reduce((a, m) => a + (m[k] || 0), 0);
     const peak = Math.max(0, ...this.minutes.map((m) => m.peak_viewers));
+    const unique = Math.max(this.unique || 0, ...this.minutes.map((m) => m.unique_viewers || 0));
+    const ratio = (n, d) => (d > 0 ? n / d : null);
     const totals = $(".an-totals", this.box);
     totals.replaceChildren(
       ...[
         ["Peak viewers", String(peak)],
+        ["Unique viewers", String(unique)],
+        ["Avg watch", duration(unique > 0 ? sum("watch_ms") / unique : null)],
+        ["Impressions", String(sum("impressions"))],
+        ["Clicks", String(sum("clicks"))],
+        ["CTR", pct(ratio(sum("clicks"), sum("impressions")))],
+        ["Add to cart", String(sum("add_to_cart"))],
         ["Orders", String(sum("orders"))],
+        ["Conversion", pct(ratio(sum("orders"), unique))],
         ["GMV", fmtMoney(sum("gmv"))],
         ["Reservations", String(sum("reservations"))],
-      ].flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { class: `an-${k.toLowerCase().replace(" ", "-")}`, text: v })]),
+      ].flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { class: `an-${k.toLowerCase().replaceAll(" ", "-")}`, text: v })]),
     );
     const charts = $(".an-charts", this.box);
     if (!minutes.length) {

@@ -5,6 +5,7 @@ import { $, api, el, lastPathSegment, mountSignIn, say, session } from "/static/
 import { Hub } from "/static/hub.js";
 import { play } from "/static/rtc.js";
 import { LiveCommerce, clock } from "/static/live_commerce.js";
+import { EngageCard } from "/static/engage.js";
 import { buy, heldReservation, holdReservation, mountCart, mountProducts, openCart, showConfirmation } from "/static/shopping.js";
 
 const room = lastPathSegment();
@@ -17,13 +18,27 @@ const needSignIn = () => {
   say($("#signin-status"), "Sign in to buy.");
   $("#email").focus();
 };
-const commerce = new LiveCommerce(room, $("#pinned"), { onBuy: buyNow, onNeedSignIn: needSignIn, overlay: $("#pinned-overlay") });
+const commerce = new LiveCommerce(room, $("#pinned"), { onBuy: buyNow, onNeedSignIn: needSignIn, overlay: $("#pinned-overlay"), onTrack: trackCards });
+
+const engage = new EngageCard(room, $("#engage"), { send: (frame) => hub.request(frame), onNeedSignIn: needSignIn });
+
+/// Card impressions, clicks and cart adds for the seller's analytics: over
+/// the socket when it is open, else the HTTP beacon (docs/API.md).
+function trackCards(kind, productIds) {
+  if (hub && hub.ws && hub.ws.readyState === WebSocket.OPEN) {
+    return hub.request({ type: "card.track", room, kind, product_ids: productIds }).catch(() => {});
+  }
+  return api("POST", `/api/v1/rooms/${encodeURIComponent(room)}/card-events`, { kind, product_ids: productIds }).catch(() => {});
+}
 
 /// Buy now on a pinned card: a one-tap reservation during a flash sale, else the cart.
 async function buyNow({ product, variant, sale }) {
   const held = heldReservation();
   if (held && held.variant_id === variant.variant_id && held.reserved_until > Date.now() - 1000) return openCart();
-  if (!sale) return buy(variant.variant_id);
+  if (!sale) {
+    await buy(variant.variant_id);
+    return commerce.track("add_to_cart", [product.product_id]);
+  }
   try {
     const ack = await api("POST", `/api/v1/rooms/${encodeURIComponent(room)}/sales/${encodeURIComponent(sale.sale_id)}/reserve`, { quantity: 1 });
     commerce.hold(variant.variant_id, ack.reserved_until);
@@ -95,6 +110,7 @@ function onRoomEvent(event) {
   switch (event.kind) {
     case "snapshot":
       commerce.onEvent(event);
+      engage.onEvent(event);
       if (d.room) $("#room-title").textContent = d.room.title;
       if (d.presence) setViewers(d.presence.viewers);
       for (const m of d.chat || []) addChat(m);
@@ -122,6 +138,7 @@ function onRoomEvent(event) {
       break;
     default:
       commerce.onEvent(event);
+      engage.onEvent(event);
   }
 }
 

@@ -68,8 +68,18 @@ export function foldSale(sales, kind, d) {
 export class LiveCommerce {
   /// onBuy({variant, sale, product}) is called by Buy now; it returns a promise.
   /// `overlay` (optional) shows the first card over the video on phones.
-  constructor(room, box, { onBuy, onNeedSignIn, overlay }) {
+  /// onTrack(kind, productIds) (optional) reports card impressions and clicks.
+  constructor(room, box, { onBuy, onNeedSignIn, overlay, onTrack }) {
     this.room = room;
+    this.onTrack = onTrack;
+    this.reported = new Set(); // "minute|kind|product" already reported
+    this.observer =
+      typeof IntersectionObserver === "function"
+        ? new IntersectionObserver((entries) => {
+            const seen = entries.filter((e) => e.isIntersecting).map((e) => e.target.dataset.productId).filter(Boolean);
+            if (seen.length) this.track("impression", seen);
+          }, { threshold: 0.5 })
+        : null;
     this.box = box;
     this.overlay = overlay;
     this.onBuy = onBuy;
@@ -155,6 +165,29 @@ export class LiveCommerce {
     this.render();
   }
 
+  /// Reports card activity once per product, kind and minute (the server
+  /// deduplicates too; this only saves requests).
+  track(kind, productIds) {
+    if (!this.onTrack) return;
+    const minute = Math.floor(serverNow() / 60000);
+    const fresh = [...new Set(productIds)].filter((id) => {
+      const key = `${minute}|${kind}|${id}`;
+      if (this.reported.has(key)) return false;
+      this.reported.add(key);
+      return true;
+    });
+    if (this.reported.size > 500) this.reported = new Set([...this.reported].filter((k) => k.startsWith(`${minute}|`)));
+    if (fresh.length) this.onTrack(kind, fresh.slice(0, 10));
+  }
+
+  /// Cards on screen are reported again each minute they stay visible.
+  observeCards() {
+    if (!this.observer) return;
+    this.observer.disconnect();
+    const nodes = [...this.box.querySelectorAll(".pinned-card[data-product-id]"), ...(this.overlay ? this.overlay.querySelectorAll(".pinned-card[data-product-id]") : [])];
+    for (const node of nodes) this.observer.observe(node);
+  }
+
   render() {
     const cards = [...this.cards.values()];
     const auctions = [...this.auctions.values()].filter((a) => a.status !== "cancelled");
@@ -169,6 +202,7 @@ export class LiveCommerce {
       this.overlay.replaceChildren(...(first ? [this.cardNode(first)] : []));
       this.overlay.hidden = !first;
     }
+    this.observeCards();
     this.tick();
   }
 
@@ -184,7 +218,12 @@ export class LiveCommerce {
     const held = this.held.get(variant.variant_id);
     const node = el(
       "li",
-      { class: `pinned-card${live ? " on-sale" : ""}`, "data-product-id": card.product_id, "data-variant-id": variant.variant_id },
+      {
+        class: `pinned-card${live ? " on-sale" : ""}`,
+        "data-product-id": card.product_id,
+        "data-variant-id": variant.variant_id,
+        onclick: () => this.track("click", [card.product_id]),
+      },
       card.image_url ? el("img", { src: card.image_url, alt: "", class: "thumb" }) : null,
       el(
         "div",
@@ -286,6 +325,9 @@ export class LiveCommerce {
   /// Countdowns, from the server's deadlines (no per-second events are sent).
   tick() {
     const now = serverNow();
+    const minute = Math.floor(now / 60000);
+    if (this.minute !== undefined && this.minute !== minute) this.observeCards();
+    this.minute = minute;
     const expired = [...this.held].filter(([, until]) => until <= now);
     if (expired.length) {
       expired.forEach(([variant]) => this.held.delete(variant));

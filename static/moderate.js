@@ -5,11 +5,14 @@ import { $, api, el, lastPathSegment, mountSignIn, say } from "/static/common.js
 import { Hub } from "/static/hub.js";
 import { AnalyticsPanel } from "/static/analytics.js";
 import { PinPicker } from "/static/studio_commerce.js";
+import { EngageControls } from "/static/engage.js";
 
 const room = lastPathSegment();
 let hub = null;
 let analytics = null;
 const pins = new PinPicker($("#pick-list"), $("#action-status"));
+const engage = new EngageControls($("#engage-controls"), $("#engage-status"));
+engage.setRoom(room);
 const chatters = new Map(); // user_id -> {name, count}
 
 function noteChatter(m) {
@@ -92,6 +95,7 @@ function setPresence(p) {
 function onRoomEvent(event) {
   const d = event.data;
   pins.onEvent(event);
+  engage.onEvent(event);
   switch (event.kind) {
     case "snapshot":
       $("#chat").replaceChildren();

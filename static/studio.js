@@ -6,6 +6,7 @@ import { Hub } from "/static/hub.js";
 import { publish } from "/static/rtc.js";
 import { AnalyticsPanel } from "/static/analytics.js";
 import { PinPicker, SaleControls } from "/static/studio_commerce.js";
+import { EngageControls } from "/static/engage.js";
 
 let preview = null; // MediaStream
 let publisher = null;
@@ -16,6 +17,7 @@ let lastBytes = null;
 let analytics = null;
 let pins = null;
 let sales = null;
+let engage = null;
 
 async function loadShops() {
   const me = await api("GET", "/api/v1/me");
@@ -52,6 +54,7 @@ function selectRoom() {
   analytics = null;
   $("#analytics").hidden = true;
   if (!room) return;
+  engage.setRoom(room);
   if (hub) hub.subscribe(`room:${room}`, onRoomEvent);
   analytics = new AnalyticsPanel($("#analytics"), room);
   analytics.start();
@@ -66,6 +69,7 @@ function onRoomEvent(event) {
   const d = event.data;
   pins.onEvent(event);
   sales.onEvent(event);
+  engage.onEvent(event);
   if (event.kind === "snapshot") {
     $("#chat").replaceChildren();
     if (d.presence) setPresence(d.presence);
@@ -195,6 +199,7 @@ async function newStreamKey() {
 function main() {
   pins = new PinPicker($("#pick-list"), $("#commerce-status"));
   sales = new SaleControls($("#commerce-status"));
+  engage = new EngageControls($("#engage-controls"), $("#engage-status"));
   $("#new-key").addEventListener("click", newStreamKey);
   $("#shop").addEventListener("change", () => loadRooms());
   $("#room").addEventListener("change", selectRoom);

@@ -1,14 +1,15 @@
 //! `GET /api/v1/rooms/{room}/analytics`: a room's figures per minute on air
-//! (viewers, peak, orders, GMV, reservations) and for the whole stream, for
-//! its seller and moderators. Live updates arrive as `analytics.minute` on
-//! their `user:{id}` channel (docs/PROTOCOL.md).
+//! (viewers, peak, distinct viewers, watch time, card impressions and clicks,
+//! add-to-cart, orders, GMV, reservations, CTR and conversion) and for the
+//! whole stream, for its seller and moderators. Live updates arrive as
+//! `analytics.minute` on their `user:{id}` channel (docs/PROTOCOL.md).
 
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::analytics::{join, minute_of, totals, MinuteStats, Totals, MINUTE_MS};
+use super::analytics::{join, minute_of, ratio, totals, MinuteView, Totals, MINUTE_MS};
 use super::analytics_store::MAX_MINUTES;
 use super::http::require_room_staff;
 use crate::api::extract::AuthUser;
@@ -23,12 +24,25 @@ pub struct RoomAnalyticsView {
     /// The shop's currency; GMV counts orders in it.
     pub currency: String,
     /// Oldest first; the last one may still be running.
-    pub minutes: Vec<MinuteStats>,
+    pub minutes: Vec<MinuteView>,
     pub totals: Totals,
+    /// Card activity per product over the same span.
+    pub products: Vec<ProductCardStats>,
     /// Concurrent viewers now and distinct viewers so far, as presence counts them.
     pub viewers_now: i64,
     pub unique_viewers: i64,
     pub server_now: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProductCardStats {
+    pub product_id: String,
+    pub impressions: i64,
+    pub clicks: i64,
+    /// Clicks ÷ impressions.
+    pub ctr: Option<f64>,
+    /// Cart adds made from its card.
+    pub cart_adds: i64,
 }
 
 /// A room's live analytics per minute (its seller, moderators or an admin).
@@ -49,15 +63,25 @@ pub async fn room_analytics(State(state): State<AppState>, caller: AuthUser, Pat
     }
     let orders = state.store.orders_per_minute(&room.shop_id, &currency, from, now + 1).await?;
     let reservations = state.store.reservations_per_minute(&room.id, from, now + 1).await?;
-    let minutes = join(&on_air, &orders, &reservations);
+    let cards = state.store.card_events_per_minute(&room.id, from, now + 1).await?;
+    let minutes = join(&on_air, &orders, &reservations, &cards);
+    let products = state
+        .store
+        .card_events_per_product(&room.id, from)
+        .await?
+        .into_iter()
+        .map(|(product_id, c)| ProductCardStats { product_id, impressions: c.impressions, clicks: c.clicks, ctr: ratio(c.clicks, c.impressions), cart_adds: c.cart_adds })
+        .collect();
     let presence = state.hub.with_core(|core| (core.presence(&room.name), Vec::new()));
+    let unique_viewers = i64::try_from(presence.unique).unwrap_or(i64::MAX);
     Ok(Json(RoomAnalyticsView {
         room: room.name,
         currency,
-        totals: totals(&minutes),
-        minutes,
+        totals: totals(&minutes, unique_viewers),
+        minutes: minutes.into_iter().map(MinuteView::from).collect(),
+        products,
         viewers_now: i64::try_from(presence.viewers).unwrap_or(i64::MAX),
-        unique_viewers: i64::try_from(presence.unique).unwrap_or(i64::MAX),
+        unique_viewers,
         server_now: now,
     }))
 }

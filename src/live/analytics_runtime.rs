@@ -1,6 +1,6 @@
 //! The tokio shell around `RoomAnalytics`: once a second it lists the rooms on
 //! air, samples each one's presence from the hub and counts its minute's
-//! commerce in the store, feeds the engine, and carries out its effects:
+//! commerce and card reports in the store, feeds the engine, and carries out its effects:
 //! a closed minute is recorded, and every update is pushed as
 //! `analytics.minute` to the shop's sellers and moderators on their own
 //! `user:{id}` channels (viewers never see the shop's figures).
@@ -12,8 +12,9 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-use super::analytics::{minute_of, Effect, Input, MinuteStats, RoomAnalytics, MINUTE_MS};
+use super::analytics::{minute_of, Effect, Input, MinuteStats, MinuteView, RoomAnalytics, MINUTE_MS};
 use super::analytics_store::TrackedRoom;
+use super::card_events::{CardEventKind, CardTracker, Throttled, TrackLimits};
 use super::Millis;
 use crate::signaling::{ChannelName, Event, Hub};
 use crate::store::{now_ms, Store};
@@ -32,6 +33,8 @@ struct Inner {
     hub: Hub,
     rooms: Mutex<HashMap<String, Tracked>>,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// Rate limits and this node's deduplication of card reports.
+    cards: Mutex<CardTracker>,
 }
 
 struct Tracked {
@@ -43,7 +46,23 @@ struct Tracked {
 
 impl Analytics {
     pub fn new(store: Store, hub: Hub) -> Analytics {
-        Analytics { inner: Arc::new(Inner { store, hub, rooms: Mutex::new(HashMap::new()), task: Mutex::new(None) }) }
+        Analytics { inner: Arc::new(Inner { store, hub, rooms: Mutex::new(HashMap::new()), task: Mutex::new(None), cards: Mutex::new(CardTracker::new(TrackLimits::default())) }) }
+    }
+
+    /// Admits a viewer's card report (see `CardTracker::admit`): the products
+    /// it names that are new this minute, or `Throttled`.
+    pub fn admit_cards(&self, room: &str, viewer: &str, kind: CardEventKind, products: &[String], now: Millis) -> Result<Vec<String>, Throttled> {
+        match self.inner.cards.lock() {
+            Ok(mut tracker) => tracker.admit(room, viewer, kind, products, now),
+            Err(_) => Ok(products.to_vec()),
+        }
+    }
+
+    /// Remembers counted card reports so repeats stop before the store.
+    pub fn remember_cards(&self, room: &str, viewer: &str, kind: CardEventKind, products: &[String], now: Millis) {
+        if let Ok(mut tracker) = self.inner.cards.lock() {
+            tracker.remember(room, viewer, kind, products, now);
+        }
     }
 
     pub fn start(&self) {
@@ -124,7 +143,9 @@ impl Analytics {
                 None
             }
         };
-        let viewers = self.inner.hub.with_core(|core| (core.presence(&room.name).viewers, Vec::new()));
+        let presence = self.inner.hub.with_core(|core| (core.presence(&room.name), Vec::new()));
+        let viewers = i64::try_from(presence.viewers).unwrap_or(i64::MAX);
+        let unique = i64::try_from(presence.unique).unwrap_or(i64::MAX);
         let (effects, staff) = {
             let Ok(mut rooms) = self.inner.rooms.lock() else { return };
             let tracked = rooms.entry(room.id.clone()).or_insert_with(|| Tracked { room: room.clone(), engine: RoomAnalytics::new(PUSH_INTERVAL_MS), staff: Vec::new() });
@@ -135,7 +156,7 @@ impl Analytics {
             if let Some((m, s)) = closing {
                 effects.extend(tracked.engine.handle(Input::Sales { minute: m, sales: s }, m + MINUTE_MS - 1));
             }
-            effects.extend(tracked.engine.handle(Input::Viewers(i64::try_from(viewers).unwrap_or(i64::MAX)), now));
+            effects.extend(tracked.engine.handle(Input::Audience { viewers, unique }, now));
             if let Some(s) = sales {
                 effects.extend(tracked.engine.handle(Input::Sales { minute, sales: s }, now));
             }
@@ -155,7 +176,7 @@ impl Analytics {
                 }
                 Effect::Update(m) => (m, false),
             };
-            let data = json!({ "room": room.name, "currency": room.currency, "closed": closed, "minute": minute });
+            let data = json!({ "room": room.name, "currency": room.currency, "closed": closed, "minute": MinuteView::from(minute) });
             for user in staff {
                 if let Err(e) = self.inner.hub.publish_ephemeral(&ChannelName::user(user), Event::new("analytics.minute", data.clone())).await {
                     tracing::debug!(error = %e, "cannot push analytics");

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 mod auctions;
+mod engage;
 
 use auctions::AuctionTimers;
 
@@ -92,6 +93,8 @@ struct Inner {
     config: LiveConfig,
     rooms: Mutex<HashMap<String, RoomHandle>>,
     sweeper: Mutex<Option<JoinHandle<()>>>,
+    /// Polls and giveaways whose live count push is scheduled (`engage.rs`).
+    engage_pending: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Live {
@@ -102,7 +105,7 @@ impl Live {
     /// With a reservation front (Redis) that refuses buyers who cannot win before SQL, and
     /// the SFU whose media clock stamps the event log with stream time.
     pub fn with_services(store: Store, hub: Hub, config: LiveConfig, front: ReservationFront, sfu: Option<Sfu>) -> Live {
-        Live { inner: Arc::new(Inner { store, front, sfu, hub, config, rooms: Mutex::new(HashMap::new()), sweeper: Mutex::new(None) }) }
+        Live { inner: Arc::new(Inner { store, front, sfu, hub, config, rooms: Mutex::new(HashMap::new()), sweeper: Mutex::new(None), engage_pending: Mutex::new(Default::default()) }) }
     }
 
     /// Appends an event to the room's durable log with wall time and, if it is
@@ -147,6 +150,7 @@ impl Live {
             loop {
                 tick.tick().await;
                 live.sweep(now_ms()).await;
+                live.close_due_engagements(now_ms()).await;
             }
         });
         if let Ok(mut slot) = self.inner.sweeper.lock() {

@@ -26,6 +26,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("analytics.js", "text/javascript; charset=utf-8", include_str!("../../static/analytics.js")),
     ("live_commerce.js", "text/javascript; charset=utf-8", include_str!("../../static/live_commerce.js")),
     ("studio_commerce.js", "text/javascript; charset=utf-8", include_str!("../../static/studio_commerce.js")),
+    ("engage.js", "text/javascript; charset=utf-8", include_str!("../../static/engage.js")),
 ];
 
 const LIVE: &str = include_str!("../../static/live.html");

@@ -61,6 +61,16 @@ pub enum ClientMessage {
     /// `POST /api/v1/rooms/{room}/sales/{id}/reserve`).
     #[serde(rename = "sale.reserve")]
     SaleReserve { id: Option<u64>, room: String, sale_id: String, quantity: Option<i64> },
+    /// A viewer's product-card report (the same path as
+    /// `POST /api/v1/rooms/{room}/card-events`).
+    #[serde(rename = "card.track")]
+    CardTrack { id: Option<u64>, room: String, kind: String, product_ids: Vec<String> },
+    /// A vote in the room's poll (as `POST /api/v1/rooms/{room}/polls/{id}/votes`).
+    #[serde(rename = "poll.vote")]
+    PollVote { id: Option<u64>, room: String, poll_id: String, answer: i64 },
+    /// An entry to the room's giveaway (as `POST /api/v1/rooms/{room}/giveaways/{id}/entries`).
+    #[serde(rename = "giveaway.enter")]
+    GiveawayEnter { id: Option<u64>, room: String, giveaway_id: String },
     #[serde(rename = "ping")]
     Ping { id: Option<u64> },
     #[serde(rename = "pong")]

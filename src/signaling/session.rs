@@ -52,6 +52,8 @@ pub struct Session {
     /// One admission slot per room channel this connection subscribed to
     /// (`streamcart.admission.ws_max_per_room`); dropped with the session.
     room_slots: HashMap<String, Slot>,
+    /// The client's address: whom an anonymous viewer's card reports count as.
+    client_ip: Option<std::net::IpAddr>,
 }
 
 /// How a request was answered.
@@ -86,7 +88,7 @@ fn refusal_of(e: ApiError) -> Refusal {
         ApiError::Internal(_) => "something went wrong on our side; retry shortly".to_string(),
         other => other.to_string(),
     };
-    Refusal::new(e.code(), message)
+    Refusal { retry_after_ms: e.retry_after_secs().map(|s| s * 1000), ..Refusal::new(e.code(), message) }
 }
 
 fn room_not_found() -> Refusal {
@@ -96,7 +98,13 @@ fn room_not_found() -> Refusal {
 impl Session {
     pub fn new(state: AppState, conn: ConnId, identity: Option<Identity>) -> Session {
         let hub = state.hub.clone();
-        Session { state, hub, conn, identity, rooms: HashMap::new(), room_slots: HashMap::new() }
+        Session { state, hub, conn, identity, rooms: HashMap::new(), room_slots: HashMap::new(), client_ip: None }
+    }
+
+    /// The client's address (anonymous viewers' card reports count per address).
+    pub fn with_client_ip(mut self, ip: std::net::IpAddr) -> Session {
+        self.client_ip = Some(ip);
+        self
     }
 
     /// False once the signed-in session has been revoked (logout, refresh
@@ -138,6 +146,9 @@ impl Session {
             ClientMessage::ModerationLog { room, .. } => self.moderation_log(&room).await,
             ClientMessage::HeldMessages { room, .. } => self.held_messages(&room).await,
             ClientMessage::SaleReserve { room, sale_id, quantity, .. } => self.reserve(&room, &sale_id, quantity).await,
+            ClientMessage::CardTrack { room, kind, product_ids, .. } => self.track_cards(&room, &kind, &product_ids).await,
+            ClientMessage::PollVote { room, poll_id, answer, .. } => self.vote(&room, &poll_id, answer).await,
+            ClientMessage::GiveawayEnter { room, giveaway_id, .. } => self.enter_giveaway(&room, &giveaway_id).await,
             ClientMessage::Ping { .. } => {
                 self.hub.send_to(self.conn, &ServerMessage::Pong { id });
                 Ok(Reply::Sent)
@@ -275,6 +286,7 @@ impl Session {
         let sales: Vec<crate::live::http::SaleView> = self.state.store.open_flash_sales(&row.id).await?.into_iter().map(Into::into).collect();
         let auctions: Vec<_> =
             self.state.store.room_auctions(&row.id).await?.iter().filter(|a| a.status == "running").map(crate::live::auction_http::AuctionView::public).collect();
+        let (polls, giveaways) = crate::live::engage_http::open_in_room(&self.state.store, row).await?;
         Ok(json!({
             "room": { "name": row.name, "title": row.title, "status": row.status, "visibility": row.visibility },
             "live": row.status == "live",
@@ -282,6 +294,8 @@ impl Session {
             "pinned_products": pinned_products,
             "sales": sales,
             "auctions": auctions,
+            "polls": polls,
+            "giveaways": giveaways,
             "slow_mode_secs": slow_mode_secs,
             "chat": chat,
             "pinned_message": pinned,
@@ -329,6 +343,29 @@ impl Session {
         let user_id = self.identity()?.user_id.clone();
         let access = self.room_access(room).await?;
         let ack = crate::live::http::reserve_in_room(&self.state, &access.row, sale_id, &user_id, quantity).await.map_err(refusal_of)?;
+        Ok(Reply::Ack(json!(ack)))
+    }
+
+    /// A product-card report: impressions, clicks, cart adds from a pinned card.
+    async fn track_cards(&mut self, room: &str, kind: &str, product_ids: &[String]) -> Outcome {
+        let access = self.room_access(room).await?;
+        let user_id = self.identity.as_ref().map(|i| i.user_id.clone());
+        let viewer = crate::live::card_events_http::viewer_key(user_id.as_deref(), self.client_ip);
+        let ack = crate::live::card_events_http::track_cards(&self.state, &access.row, user_id.as_deref(), &viewer, kind, product_ids).await.map_err(refusal_of)?;
+        Ok(Reply::Ack(json!(ack)))
+    }
+
+    async fn vote(&mut self, room: &str, poll_id: &str, answer: i64) -> Outcome {
+        let user_id = self.identity()?.user_id.clone();
+        let access = self.room_access(room).await?;
+        let ack = crate::live::engage_http::vote_in_room(&self.state, &access.row, poll_id, &user_id, answer).await.map_err(refusal_of)?;
+        Ok(Reply::Ack(json!(ack)))
+    }
+
+    async fn enter_giveaway(&mut self, room: &str, giveaway_id: &str) -> Outcome {
+        let identity = self.identity()?.clone();
+        let access = self.room_access(room).await?;
+        let ack = crate::live::engage_http::enter_in_room(&self.state, &access.row, giveaway_id, &identity.user_id, identity.is_admin).await.map_err(refusal_of)?;
         Ok(Reply::Ack(json!(ack)))
     }
 

@@ -73,7 +73,7 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
-            run(state, socket, identity).await;
+            run(state, socket, identity, ip).await;
             drop(slot);
         })
 }
@@ -87,7 +87,7 @@ fn refused_connection(state: &AppState, refused: Refused) -> ApiError {
     }
 }
 
-async fn run(state: AppState, socket: WebSocket, identity: Option<Identity>) {
+async fn run(state: AppState, socket: WebSocket, identity: Option<Identity>, ip: std::net::IpAddr) {
     let hub = state.hub.clone();
     let config = hub.shell_config().clone();
     let viewer_key = identity.as_ref().map(|i| i.user_id.clone()).unwrap_or_else(|| format!("anon:{}", uuid::Uuid::new_v4().simple()));
@@ -105,7 +105,7 @@ async fn run(state: AppState, socket: WebSocket, identity: Option<Identity>) {
             ping_interval_ms: config.ping_interval.as_millis() as u64,
         },
     );
-    let mut session = Session::new(state, conn, identity);
+    let mut session = Session::new(state, conn, identity).with_client_ip(ip);
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + config.ping_interval, config.ping_interval);
     let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + config.session_recheck, config.session_recheck);
     let idle = tokio::time::sleep(config.idle_timeout);

@@ -174,6 +174,31 @@ async function main() {
     // The studio's analytics count the order (pushed on the seller's own channel).
     await studio.waitForFunction(() => document.querySelector("#analytics .an-orders")?.textContent === "1", null, WAIT);
     console.log(`  studio: analytics show 1 order, GMV ${await studio.textContent("#analytics .an-gmv")}`);
+    // The viewer's page reported the pinned card's impression and click (and the sale's hold).
+    await studio.waitForFunction(() => Number(document.querySelector("#analytics .an-impressions")?.textContent) >= 1 && Number(document.querySelector("#analytics .an-clicks")?.textContent) >= 1, null, WAIT);
+    console.log(`  studio: card impressions ${await studio.textContent("#analytics .an-impressions")}, clicks ${await studio.textContent("#analytics .an-clicks")}, CTR ${await studio.textContent("#analytics .an-ctr")}`);
+
+    // A poll from the studio: the viewer votes, the studio sees the tally.
+    await studio.fill("#poll-question", "Which colour next?");
+    await studio.fill("#poll-a1", "Red");
+    await studio.fill("#poll-a2", "Blue");
+    await studio.click('#poll-form button[type="submit"]');
+    await live.waitForSelector('#engage .poll button.vote:has-text("Blue")', WAIT);
+    await live.click('#engage .poll button.vote:has-text("Blue")');
+    await studio.waitForSelector('#engage-now .poll li:nth-child(2) .tally:has-text("1 (100%)")', WAIT);
+    console.log("  viewer: voted in the studio's poll; the studio shows the tally");
+
+    // A giveaway: the viewer enters, the seller draws, the viewer sees the winner and the seed.
+    await studio.click('#engage-now button:has-text("Close poll")');
+    await studio.fill("#giveaway-prize", "A linen scarf");
+    await studio.click('#giveaway-form button[type="submit"]');
+    await live.waitForSelector('#engage .giveaway button.enter', WAIT);
+    await live.click('#engage .giveaway button.enter');
+    await studio.waitForSelector('#engage-now .giveaway:has-text("1 entered")', WAIT);
+    await studio.click('#engage-now button:has-text("Draw now")');
+    await live.waitForSelector('#engage .giveaway-result:has-text("Winner: viewer")', WAIT);
+    console.log(`  viewer: ${await live.textContent("#engage .giveaway-result")}`);
+    await screenshots(live, "live-engage");
 
     // A moderator deletes the viewer's message; it disappears on the viewer's page.
     const panel = await openPage(browser, "moderator", `/moderate/${room}`);
@@ -188,6 +213,13 @@ async function main() {
     await live.waitForFunction((t) => ![...document.querySelectorAll("#chat li, #chat-overlay li")].some((li) => li.textContent.includes(t)), text, WAIT);
     await panel.waitForSelector("#log li:has-text('delete')", WAIT);
     console.log("  moderator: deleted the message; gone from the viewer's page; logged");
+    await panel.fill("#poll-question", "Restock the scarf?");
+    await panel.fill('#poll-form input[name="a1"]', "Yes");
+    await panel.fill('#poll-form input[name="a2"]', "No");
+    await panel.click('#poll-form button[type="submit"]');
+    await live.waitForSelector('#engage .poll:has-text("Restock the scarf?")', WAIT);
+    await panel.waitForSelector('#engage-now button:has-text("Close poll")', WAIT);
+    console.log("  moderator: started a poll; the viewer sees it");
 
     await screenshots(studio, "studio-live");
     await screenshots(live, "live-playing");

@@ -5,12 +5,14 @@
 mod analytics;
 mod auctions;
 mod crash;
+mod engage;
 mod event_log;
 mod front;
 mod pins;
 mod sale_cancel;
 mod sales;
 mod socket_buy;
+mod stream_time;
 
 use serde_json::{json, Value};
 
