@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use crate::commerce::pricing::{price_groups, PricedLine, ShopGroup};
 use crate::commerce::store::notifications::{notify_in, notify_sellers_in};
+use crate::commerce::store::outbox::{enqueue_summary_in, OrderSummary};
 use crate::store::{new_id, StoreResult};
 
 /// A one-line order over a stock hold the caller already owns.
@@ -26,8 +27,8 @@ pub struct LiveOrder<'a> {
     pub origin: &'a str,
 }
 
-/// Inserts the order, its item, its first history row and the notifications
-/// inside `tx`; returns the order id.
+/// Inserts the order, its item, its first history row, the notifications and
+/// the "order placed" email inside `tx`; returns the order id.
 pub async fn place_live_order_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     order: LiveOrder<'_>,
@@ -96,14 +97,10 @@ pub async fn place_live_order_in(
     let origin = order.origin;
     let first =
         origin.get(..1).map(str::to_uppercase).unwrap_or_default() + origin.get(1..).unwrap_or("");
-    notify_in(
-        tx,
-        order.user_id,
-        "order_placed",
-        Some(&order_id),
-        &format!("{first} order placed: {} {currency} to pay", totals.total),
-    )
-    .await?;
+    let message = format!("{first} order placed: {} {currency} to pay", totals.total);
+    notify_in(tx, order.user_id, "order_placed", Some(&order_id), &message).await?;
+    let summary = OrderSummary { id: &order_id, user_id: order.user_id, total: totals.total, refunded: 0, currency: &currency };
+    enqueue_summary_in(tx, &summary, "order_placed", &message).await?;
     notify_sellers_in(
         tx,
         order.shop_id,

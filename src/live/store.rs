@@ -282,12 +282,17 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// One-tap reservation, all or nothing in ONE transaction: the sale's
-    /// total (`sold + q <= total`), the buyer's cap (conditional upsert) and
+    /// One-tap reservation, all or nothing in ONE transaction: the room's shop
+    /// is not suspended, the sale's total (`sold + q <= total`), the buyer's cap (conditional upsert) and
     /// the variant's stock (a hold without commerce expiry; `reserved_until`
     /// on our row governs it).
     pub async fn reserve_flash_sale(&self, sale: &SaleRow, user_id: &str, quantity: i64, now: i64, ttl_ms: i64) -> LiveResult<SaleReservation> {
         let mut tx = self.writer().begin().await?;
+        let shop_status: Option<String> =
+            sqlx::query_scalar("SELECT sh.status FROM rooms r JOIN shops sh ON sh.id = r.shop_id WHERE r.id = $1").bind(&sale.room_id).fetch_optional(&mut *tx).await?;
+        if shop_status.as_deref() == Some("suspended") {
+            return Err(LiveStoreError::Commerce(CommerceError::ShopSuspended));
+        }
         let taken = sqlx::query(
             "UPDATE flash_sales SET sold = sold + $1 WHERE id = $2 AND sold + $1 <= total_quantity \
              AND phase NOT IN ('ended', 'cancelled') AND starts_at <= $3 AND ends_at > $3",

@@ -59,16 +59,32 @@ pub fn email_subject(kind: &str) -> Option<&'static str> {
 
 /// Enqueues the customer's email about `order` (if `kind` sends one), in `tx`.
 pub async fn enqueue_order_in(tx: &mut Transaction<'_, Any>, order: &OrderRow, kind: &str, message: &str) -> CommerceResult<()> {
+    let summary = OrderSummary { id: &order.id, user_id: &order.user_id, total: order.totals.total, refunded: order.refunded_amount, currency: &order.currency };
+    Ok(enqueue_summary_in(tx, &summary, kind, message).await?)
+}
+
+/// What an order email says about the order.
+pub struct OrderSummary<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub total: i64,
+    pub refunded: i64,
+    pub currency: &'a str,
+}
+
+/// [`enqueue_order_in`] for callers that hold only the order's figures (an
+/// order inserted earlier in the same transaction).
+pub async fn enqueue_summary_in(tx: &mut Transaction<'_, Any>, order: &OrderSummary<'_>, kind: &str, message: &str) -> StoreResult<()> {
     let Some(subject) = email_subject(kind) else {
         return Ok(());
     };
-    let email: String = sqlx::query("SELECT email FROM users WHERE id = $1").bind(&order.user_id).fetch_one(&mut **tx).await?.try_get("email")?;
+    let email: String = sqlx::query("SELECT email FROM users WHERE id = $1").bind(order.user_id).fetch_one(&mut **tx).await?.try_get("email")?;
     let body = format!(
         "{message}\n\nOrder …{} · total {} {} · refunded {} {}\n",
-        short(&order.id),
-        order.totals.total,
+        short(order.id),
+        order.total,
         order.currency,
-        order.refunded_amount,
+        order.refunded,
         order.currency
     );
     let now = now_ms();
@@ -78,9 +94,9 @@ pub async fn enqueue_order_in(tx: &mut Transaction<'_, Any>, order: &OrderRow, k
     )
     .bind(new_id())
     .bind(kind)
-    .bind(&order.id)
+    .bind(order.id)
     .bind(email)
-    .bind(format!("{subject} (…{})", short(&order.id)))
+    .bind(format!("{subject} (…{})", short(order.id)))
     .bind(body)
     .bind(now)
     .execute(&mut **tx)

@@ -228,3 +228,43 @@ async fn a_late_joiner_sees_the_running_sale_and_the_viewer_count_in_the_snapsho
     assert_eq!(state["sales"][0]["ends_at"], sale["ends_at"]);
     assert!(state["presence"]["viewers"].as_u64().is_some(), "{state}");
 }
+
+#[tokio::test]
+async fn a_suspended_shops_sale_refuses_buy_now_and_keeps_its_units() {
+    let app = spawn_app().await;
+    let seller = live_room(&app).await;
+    let (_, variant) = product(&app, &seller, "TEE-1", 2000, 10).await;
+    let sale = immediate_sale(&app, &seller, &variant, 5, 2).await;
+    let admin = app.create_admin().await["access_token"].as_str().unwrap().to_string();
+    assert_eq!(post(&app, &admin, "/api/v1/admin/shops/acme/suspend", json!({"reason": "counterfeit"})).await.status(), 200);
+
+    let buyer = buyer(&app, "bea@example.com").await;
+    let res = reserve(&app, &buyer, sale["id"].as_str().unwrap(), 1).await;
+    assert_eq!(res.status(), 409);
+    assert_eq!(error_code(res).await, "shop_suspended");
+    let sales: Value = app.client.get(app.url("/api/v1/rooms/show/sales")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(sales[0]["sold"], 0, "nothing was reserved");
+
+    assert_eq!(post(&app, &admin, "/api/v1/admin/shops/acme/unsuspend", json!({})).await.status(), 200);
+    assert_eq!(reserve(&app, &buyer, sale["id"].as_str().unwrap(), 1).await.status(), 201, "reinstated, the sale sells again");
+}
+
+#[tokio::test]
+async fn checking_out_a_reservation_emails_order_placed_with_the_order() {
+    let app = spawn_app().await;
+    let seller = live_room(&app).await;
+    let (_, variant) = product(&app, &seller, "TEE-1", 2000, 10).await;
+    let sale = immediate_sale(&app, &seller, &variant, 5, 2).await;
+    let buyer = buyer(&app, "bea@example.com").await;
+    let ack: Value = reserve(&app, &buyer, sale["id"].as_str().unwrap(), 1).await.json().await.unwrap();
+    let order: Value = post(&app, &buyer, &format!("/api/v1/rooms/show/reservations/{}/checkout", ack["reservation_id"].as_str().unwrap()), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let emails = same_store(&app).await.order_emails(order["order_id"].as_str().unwrap()).await.unwrap();
+    let placed: Vec<_> = emails.iter().filter(|e| e.kind == "order_placed").collect();
+    assert_eq!(placed.len(), 1, "{emails:?}");
+    assert_eq!(placed[0].recipient, "bea@example.com");
+    assert!(placed[0].body.contains("Flash sale order placed"), "{}", placed[0].body);
+}
