@@ -121,6 +121,11 @@ fn is_forwardable(p: &PayloadParams) -> bool {
     }
 }
 
+/// Whether an offer sends simulcast layers (RFC 8853 `a=simulcast`, with `a=rid`).
+pub fn offers_simulcast(sdp: &str) -> bool {
+    sdp.lines().any(|l| l.trim_start().starts_with("a=simulcast:"))
+}
+
 /// The session config for a peer of a room whose publisher sends `codecs`.
 pub fn room_config(cert: &DtlsCert, codecs: &[PayloadParams]) -> RtcConfig {
     let mut config = base_config(cert);
@@ -179,6 +184,14 @@ pub fn codec_name(p: &PayloadParams) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_offer_with_simulcast_layers_counts_as_simulcast() {
+        let plain = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\n";
+        assert!(!offers_simulcast(plain));
+        let layered = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rid:h send\r\na=rid:l send\r\na=simulcast:send h;l\r\n";
+        assert!(offers_simulcast(layered));
+    }
 
     pub fn test_cert() -> DtlsCert {
         str0m::crypto::from_feature_flags().dtls_provider.generate_certificate().expect("a certificate")

@@ -24,6 +24,7 @@ use super::room::{FrameIn, PeerId, Room, RoomOutput, StreamEvent};
 use super::{Command, IceRestarted, MediaClock, RoomKey, SessionCreated, SessionInfo, SfuError, TrackSummary};
 
 mod lifecycle;
+mod timers;
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -120,6 +121,7 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store, hub: crate::signa
         events: events_tx,
         changes: Default::default(),
         bufs: vec![vec![0u8; RECV_BUF]; RECV_BATCH],
+        hot: HotPath::default(),
     };
     tokio::spawn(driver.run(command_rx, tcp_events));
     Ok((commands, local_addr, candidates))
@@ -180,6 +182,8 @@ struct RoomSlot {
     clock: Option<MediaClock>,
     /// Published tracks muted through the LiveKit RoomService: their frames are dropped.
     muted: std::collections::HashSet<Mid>,
+    /// The publisher sends simulcast layers: viewers need bandwidth estimates to be switched.
+    simulcast: bool,
 }
 
 struct Driver {
@@ -207,7 +211,26 @@ struct Driver {
     /// Poked when a session connects or ends (`Sfu::changes`).
     changes: std::sync::Arc<tokio::sync::Notify>,
     bufs: Vec<Vec<u8>>,
+    hot: HotPath,
 }
+
+/// The forwarding path's bookkeeping, kept off the per-packet cost: peers' timeouts in
+/// order, reusable scratch vectors, and a reap only when a peer may have died.
+#[derive(Default)]
+struct HotPath {
+    timers: timers::Timers,
+    due: Vec<(PeerId, Instant)>,
+    queue: Vec<PeerId>,
+    outputs: Vec<RoomOutput>,
+    /// A peer may have died (disconnected, failed, or a command ran): reap before sleeping.
+    reap: bool,
+    /// Frames written to viewers since the counter was last published.
+    forwarded: u64,
+}
+
+/// How many times one drain hands a peer an already-due timeout (str0m's pacer asks
+/// for one after every packet) before leaving the rest to the next wake-up.
+const IMMEDIATE_TIMEOUTS: usize = 64;
 
 impl Driver {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut tcp_events: mpsc::Receiver<super::tcp::TcpEvent>) {
@@ -215,7 +238,10 @@ impl Driver {
             let deadline = self.next_deadline();
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(command) => self.handle_command(command),
+                    Some(command) => {
+                        self.handle_command(command);
+                        self.hot.reap = true;
+                    }
                     None => break,
                 },
                 readable = self.socket.readable() => {
@@ -223,20 +249,25 @@ impl Driver {
                         self.receive_batch();
                     }
                 }
-                Some(event) = tcp_events.recv(), if self.tcp_port.is_some() => self.on_tcp(event),
+                Some(event) = tcp_events.recv(), if self.tcp_port.is_some() => {
+                    self.on_tcp(event);
+                    self.hot.reap = true;
+                }
                 _ = tokio::time::sleep_until(deadline.into()) => {}
             }
             self.handle_timeouts(Instant::now());
-            self.reap();
+            if std::mem::take(&mut self.hot.reap) {
+                self.reap();
+            }
         }
         tracing::info!("SFU stopped");
     }
 
     fn next_deadline(&self) -> Instant {
         let now = Instant::now();
-        let mut deadline = now + Duration::from_millis(500);
-        for peer in self.peers.values() {
-            deadline = deadline.min(peer.timeout);
+        let mut deadline = (now + Duration::from_millis(500)).min(self.next_stall_check);
+        if let Some(at) = self.hot.timers.next() {
+            deadline = deadline.min(at);
         }
         deadline.max(now + Duration::from_millis(1))
     }
@@ -297,9 +328,10 @@ impl Driver {
         if let Some(cap) = self.max_publisher_bitrate {
             created.answer_sdp = super::cap::announce_in_answer(&created.answer_sdp, cap);
         }
-        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { name: room.name.clone(), recorder: None, core: Room::default(), codecs: Vec::new(), clock: None, muted: Default::default() });
+        let slot = self.rooms.entry(room.id.clone()).or_insert_with(|| RoomSlot { name: room.name.clone(), recorder: None, core: Room::default(), codecs: Vec::new(), clock: None, muted: Default::default(), simulcast: false });
         let same_codecs = codecs::same_codecs(&slot.codecs, &codecs);
         slot.codecs = codecs;
+        slot.simulcast = codecs::offers_simulcast(offer_sdp);
         slot.clock = None;
         slot.muted.clear();
         slot.core.set_bitrate_cap(self.max_publisher_bitrate);
@@ -332,7 +364,10 @@ impl Driver {
             return Err(SfuError::RoomFull);
         }
         codecs::check_viewer(&self.cert, offer_sdp, &slot.codecs).map_err(codec_error)?;
-        let rtc = codecs::room_config(&self.cert, &slot.codecs).enable_bwe(Some(Bitrate::kbps(1_500))).build(Instant::now());
+        // Bandwidth estimation (TWCC, and str0m's pacer with it) only serves simulcast layer
+        // choice; without layers it would cost a pacer wake-up per packet for nothing.
+        let bwe = slot.simulcast.then(|| Bitrate::kbps(1_500));
+        let rtc = codecs::room_config(&self.cert, &slot.codecs).enable_bwe(bwe).build(Instant::now());
         let (id, created) = self.open_session(rtc, &room, Role::Viewer, offer_sdp)?;
         self.drain(id);
         tracing::info!(room = room.name, session = created.session.get(..8).unwrap_or_default(), "viewer joined");
@@ -384,6 +419,8 @@ impl Driver {
             },
         );
         self.sessions.insert(session.clone(), id);
+        // Due at once, so the engine is polled at the next wake-up even if nothing drains it first.
+        self.hot.timers.reschedule(id, None, now);
         self.record_gauges(0);
         Ok((id, SessionCreated { session, answer_sdp: answer.to_sdp_string(), etag }))
     }
@@ -493,29 +530,38 @@ impl Driver {
             .unwrap_or(SocketAddr::new(IpAddr::from([127, 0, 0, 1]), self.port))
     }
 
+    /// Hands the engine timeout to the peers that are due (only those: `timers`), and
+    /// about twice a second does the housekeeping that needs every peer or room.
     fn handle_timeouts(&mut self, now: Instant) {
         if now >= self.next_stall_check {
             self.next_stall_check = now + Duration::from_millis(500);
             self.check_stalls(now);
+            self.drop_lost_sessions(now);
+            metrics::counter!("sfu_frames_forwarded_total").increment(std::mem::take(&mut self.hot.forwarded));
+            self.hot.reap = true;
         }
-        let never_connected = |p: &Peer| {
-            let lost = p.lost_at.is_some_and(|at| now.saturating_duration_since(at) > RECONNECT_GRACE);
-            lost || (!p.connected && now.saturating_duration_since(p.created) > CONNECT_TIMEOUT)
-        };
-        let due: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.timeout <= now || never_connected(p)).map(|(id, _)| *id).collect();
-        for id in due {
+        let mut due = std::mem::take(&mut self.hot.due);
+        self.hot.timers.take_due(now, &mut due);
+        for (id, _) in due.drain(..) {
             if let Some(peer) = self.peers.get_mut(&id) {
-                if never_connected(peer) {
-                    tracing::info!(session = peer.short(), "session never connected or lost its connection; dropping it");
-                    peer.rtc.disconnect();
-                    continue;
-                }
                 if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
                     tracing::debug!(session = peer.short(), error = %e, "peer timeout failed; disconnecting it");
                     peer.rtc.disconnect();
                 }
             }
             self.drain(id);
+        }
+        self.hot.due = due;
+    }
+
+    /// Ends sessions that never connected, or lost connectivity and were not restarted, in time.
+    fn drop_lost_sessions(&mut self, now: Instant) {
+        for peer in self.peers.values_mut() {
+            let lost = peer.lost_at.is_some_and(|at| now.saturating_duration_since(at) > RECONNECT_GRACE);
+            if peer.rtc.is_alive() && (lost || (!peer.connected && now.saturating_duration_since(peer.created) > CONNECT_TIMEOUT)) {
+                tracing::info!(session = peer.short(), "session never connected or lost its connection; dropping it");
+                peer.rtc.disconnect();
+            }
         }
     }
 
@@ -549,6 +595,7 @@ impl Driver {
         }
         for id in dead {
             let Some(peer) = self.peers.remove(&id) else { continue };
+            self.hot.timers.remove(id, peer.timeout);
             self.sessions.remove(&peer.session);
             self.by_source.retain(|_, p| *p != id);
             let Some(slot) = self.rooms.get_mut(&peer.room_id) else { continue };
@@ -562,6 +609,7 @@ impl Driver {
                 for viewer in self.peers.values_mut().filter(|p| p.room_id == peer.room_id) {
                     viewer.rtc.disconnect();
                 }
+                self.hot.reap = true;
             }
             if slot.core.is_empty() && !self.peers.values().any(|p| p.room_id == peer.room_id) {
                 self.rooms.remove(&peer.room_id);
@@ -578,18 +626,35 @@ impl Driver {
 
     // ---- engine output ----
 
-    /// Polls `first` (and every peer its events write to) until each is waiting on a timeout.
+    /// Polls `first` (and every peer its events write to) until each is waiting on a
+    /// timeout in the future, and files that timeout in `timers`.
     fn drain(&mut self, first: PeerId) {
-        let mut queue = vec![first];
-        let mut outputs = Vec::new();
+        let mut queue = std::mem::take(&mut self.hot.queue);
+        let mut outputs = std::mem::take(&mut self.hot.outputs);
+        queue.clear();
+        queue.push(first);
         while let Some(id) = queue.pop() {
+            let mut immediate = 0;
             for _ in 0..100_000 {
                 let Some(peer) = self.peers.get_mut(&id) else { break };
                 if !peer.rtc.is_alive() {
+                    self.hot.reap = true;
                     break;
                 }
                 match peer.rtc.poll_output() {
                     Ok(Output::Timeout(t)) => {
+                        // Already due (the pacer asks for one after each packet it releases):
+                        // hand it over now instead of waking up again for it.
+                        let now = Instant::now();
+                        if t <= now && immediate < IMMEDIATE_TIMEOUTS {
+                            immediate += 1;
+                            if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+                                tracing::debug!(session = peer.short(), error = %e, "peer timeout failed; disconnecting it");
+                                peer.rtc.disconnect();
+                            }
+                            continue;
+                        }
+                        self.hot.timers.reschedule(id, Some(peer.timeout), t);
                         peer.timeout = t;
                         break;
                     }
@@ -618,11 +683,14 @@ impl Driver {
                     Err(e) => {
                         tracing::debug!(session = peer.short(), error = %e, "peer failed; disconnecting it");
                         peer.rtc.disconnect();
+                        self.hot.reap = true;
                         break;
                     }
                 }
             }
         }
+        self.hot.queue = queue;
+        self.hot.outputs = outputs;
     }
 
     fn on_event(&mut self, id: PeerId, event: Event, outputs: &mut Vec<RoomOutput>, queue: &mut Vec<PeerId>) {
@@ -708,10 +776,12 @@ impl Driver {
                     let Some(pt) = writer.match_params(data.params) else { continue };
                     let time = MediaTime::new(*time, data.time.frequency());
                     match writer.write(pt, data.network_time, time, data.data.clone()) {
-                        Ok(()) => metrics::counter!("sfu_frames_forwarded_total").increment(1),
+                        Ok(()) => self.hot.forwarded += 1,
                         Err(e) => tracing::debug!(error = %e, "write to viewer failed"),
                     }
-                    if !queue.contains(viewer) {
+                    // One output per viewer track: a viewer drained twice costs one poll, so
+                    // no O(viewers) search of the queue per frame.
+                    if queue.last() != Some(viewer) {
                         queue.push(*viewer);
                     }
                 }

@@ -9,6 +9,7 @@
 //! `scripts/bench` builds in release and runs `loadtest all`.
 
 mod api;
+mod callgrind;
 mod checkout;
 mod flash_sale;
 mod glass;
@@ -74,6 +75,17 @@ enum Scenario {
         /// Comma-separated viewer counts (overrides the plan).
         #[arg(long, value_delimiter = ',')]
         steps: Option<Vec<usize>>,
+        /// Video bitrate of the synthetic stream (kbit/s).
+        #[arg(long)]
+        kbps: Option<u64>,
+        /// Length of each step's measured window (seconds).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Run the server under `valgrind --tool=callgrind`, counting only the
+        /// measured window, and print its instructions per delivered datagram
+        /// (dumps go to this directory).
+        #[arg(long)]
+        callgrind: Option<std::path::PathBuf>,
     },
     /// The same fan-out against Janus's streaming plugin, and the ratio.
     Janus {
@@ -149,8 +161,13 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             };
             hub::run(&deps, sizes).await
         }
-        Scenario::Sfu { steps } => {
-            let plan = sfu::Plan { steps: steps.unwrap_or(plan.steps.clone()), ..plan };
+        Scenario::Sfu { steps, kbps, seconds, callgrind } => {
+            if let Some(dir) = callgrind {
+                callgrind::enable(dir)?;
+            }
+            let stream = rtc::Stream { video_kbps: kbps.unwrap_or(plan.stream.video_kbps) };
+            let measure = seconds.map(std::time::Duration::from_secs).unwrap_or(plan.measure);
+            let plan = sfu::Plan { steps: steps.unwrap_or(plan.steps.clone()), stream, measure, ..plan };
             sfu::run(&deps, &plan).await?;
             Ok(true)
         }

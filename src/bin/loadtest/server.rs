@@ -3,7 +3,7 @@
 //! back-end, plus what the scenarios read about it from `/proc`.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -110,7 +110,7 @@ impl Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut config = String::from("bind_addresses: [\"127.0.0.1\"]\nrtc:\n  udp_port: 0\nstreamcart:\n  sfu:\n    max_viewers_per_room: 100000\n");
         let mut schema = None;
-        let mut command = Command::new(server_binary()?);
+        let mut command = crate::callgrind::command(&server_binary()?);
         if backend != Backend::Sqlite {
             let base = deps.postgres.as_deref().context("no PostgreSQL URL")?;
             let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
@@ -141,14 +141,16 @@ impl Server {
         let pid = child.id();
         let server = Server { child, url: format!("http://127.0.0.1:{port}"), pid, _data_dir: data_dir, schema };
         let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Under valgrind the binary starts an order of magnitude slower.
+        let patience = if crate::callgrind::enabled() { 180 } else { 30 };
+        let deadline = Instant::now() + Duration::from_secs(patience);
         while Instant::now() < deadline {
             if client.get(format!("{}/health/live", server.url)).send().await.is_ok_and(|r| r.status() == 200) {
                 return Ok(server);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        bail!("the server did not answer /health/live within 30 s")
+        bail!("the server did not answer /health/live within {patience} s")
     }
 
     pub fn cpu(&self) -> CpuMark {

@@ -45,6 +45,10 @@ pub struct Step {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub client_cpu: f64,
+    /// Server instructions over the window, when it ran under callgrind.
+    pub instructions: Option<u64>,
+    /// Datagrams the viewers received over the window.
+    pub datagrams: u64,
 }
 
 impl Step {
@@ -81,10 +85,12 @@ pub async fn measure_step(pid: u32, viewers: &[Arc<ViewerStats>], published: &Pu
     let frames0: Vec<u64> = viewers.iter().map(|v| v.video_frames.load(Ordering::Relaxed)).collect();
     let datagrams0: u64 = viewers.iter().map(|v| v.datagrams.load(Ordering::Relaxed)).sum();
     let sent0 = published.video_frames.load(Ordering::Relaxed);
+    let callgrind = crate::callgrind::enabled() && crate::callgrind::start(pid).map_err(|e| eprintln!("callgrind: {e:#}")).is_ok();
     let (server_cpu, client_cpu, t0) = (CpuMark::of(pid), CpuMark::me(), Instant::now());
     RECORDING.store(true, Ordering::Relaxed);
     tokio::time::sleep(plan.measure).await;
     RECORDING.store(false, Ordering::Relaxed);
+    let instructions = if callgrind { crate::callgrind::stop(pid).map_err(|e| eprintln!("callgrind: {e:#}")).ok() } else { None };
     let secs = t0.elapsed().as_secs_f64();
     let sent = published.video_frames.load(Ordering::Relaxed) - sent0;
     let datagrams: u64 = viewers.iter().map(|v| v.datagrams.load(Ordering::Relaxed)).sum::<u64>() - datagrams0;
@@ -113,6 +119,8 @@ pub async fn measure_step(pid: u32, viewers: &[Arc<ViewerStats>], published: &Pu
         p50_ms: delays.ms(0.5),
         p99_ms: delays.ms(0.99),
         client_cpu: client_cpu.percent_since(),
+        instructions,
+        datagrams,
     }
 }
 
@@ -204,6 +212,17 @@ where
         }
     }
     t.print();
+    for s in steps.iter().filter(|s| s.instructions.is_some()) {
+        let ir = s.instructions.unwrap_or(0);
+        println!(
+            "{name} under callgrind, {} viewers, {} s: {ir} server instructions in the window, {} datagrams delivered; {:.0} instructions per delivered datagram, {:.2} M per viewer-second",
+            s.viewers,
+            plan.measure.as_secs(),
+            s.datagrams,
+            ir as f64 / s.datagrams.max(1) as f64,
+            ir as f64 / 1e6 / (s.viewers as f64 * plan.measure.as_secs_f64()).max(1e-9)
+        );
+    }
     summary(name, &steps);
     Ok(steps)
 }
