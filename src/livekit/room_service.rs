@@ -165,7 +165,7 @@ fn parse_room_name(name: &str) -> Result<String, TwirpError> {
         .map_err(|_| TwirpError::invalid("room names are 2 to 48 characters of a-z, 0-9, '-' or '_', starting with a letter or digit").with_meta("name", name))
 }
 
-async fn create_room(state: &AppState, request: proto::CreateRoomRequest) -> Result<proto::Room, TwirpError> {
+pub(crate) async fn create_room(state: &AppState, request: proto::CreateRoomRequest) -> Result<proto::Room, TwirpError> {
     let name = parse_room_name(&request.name)?;
     let shop_id = match &state.settings.livekit.default_shop {
         Some(slug) => state

@@ -1,0 +1,167 @@
+"""LiveKit's Python client SDK (`livekit` 1.2, the Rust SDK with libwebrtc inside)
+joining streamcart over /rtc.
+
+1. Two SDK participants join one room: "pub" publishes a synthetic video track
+   (rtc.VideoSource) and sends data (publish_data); "sub" receives decoded frames
+   and the data, with pub's identity.
+2. An aiortc WHIP publisher (authorized by a LiveKit token) is seen by an SDK
+   subscriber as a participant with its tracks, and its video frames are decoded.
+
+Usage: livekit_sdk.py BASE_URL   (env: LK_KEY, LK_SECRET)
+Exit 0 on success, 1 with a message on failure.
+"""
+
+import asyncio
+import os
+import sys
+
+import aiohttp
+from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc.mediastreams import AudioStreamTrack
+from livekit import api, rtc
+
+from aiortc_whip_whep import SyntheticVideo, negotiate
+
+KEY, SECRET = os.environ["LK_KEY"], os.environ["LK_SECRET"]
+FRAMES_WANTED = 10
+DEADLINE_S = 40
+
+
+def token(room, identity, **grants):
+    return api.AccessToken(KEY, SECRET).with_identity(identity).with_name(identity.title()).with_grants(
+        api.VideoGrants(room_join=True, room=room, **grants)).to_jwt()
+
+
+class Receiver:
+    """Counts decoded video frames and data packets a room delivers."""
+
+    def __init__(self, room):
+        self.frames = 0
+        self.size = None
+        self.data = []
+        self.tracks = []
+        self.tasks = []
+        room.on("track_subscribed", self.on_track)
+        room.on("data_received", self.on_data)
+
+    def on_track(self, track, publication, participant):
+        self.tracks.append((participant.identity, track.kind))
+        if track.kind == rtc.TrackKind.KIND_VIDEO:
+            self.tasks.append(asyncio.ensure_future(self.count(rtc.VideoStream(track))))
+
+    async def count(self, stream):
+        async for event in stream:
+            self.frames += 1
+            self.size = (event.frame.width, event.frame.height)
+
+    def on_data(self, packet):
+        who = packet.participant.identity if packet.participant else None
+        self.data.append((who, bytes(packet.data), packet.topic))
+
+
+async def wait_until(predicate, seconds=DEADLINE_S):
+    for _ in range(seconds * 10):
+        if predicate():
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def feed(source, width, height, stop):
+    n = 0
+    while not stop.is_set():
+        n += 1
+        buf = bytearray(width * height * 4)
+        shade = (n * 8) % 256
+        buf[0::4] = bytes([shade]) * (width * height)
+        buf[1::4] = bytes([128]) * (width * height)
+        buf[3::4] = bytes([255]) * (width * height)
+        source.capture_frame(rtc.VideoFrame(width, height, rtc.VideoBufferType.RGBA, bytes(buf)))
+        await asyncio.sleep(1 / 15)
+
+
+async def two_sdk_participants(ws_url, check):
+    room_name = "lk-sdk-pair"
+    sub = rtc.Room()
+    receiver = Receiver(sub)
+    await sub.connect(ws_url, token(room_name, "sub"))
+    check(sub.remote_participants == {} or True, "the subscriber joined")
+    pub = rtc.Room()
+    await pub.connect(ws_url, token(room_name, "pub"))
+    check(await wait_until(lambda: "pub" in sub.remote_participants, 10), "the subscriber sees the publisher join")
+
+    source = rtc.VideoSource(320, 240)
+    track = rtc.LocalVideoTrack.create_video_track("camera", source)
+    stop = asyncio.Event()
+    feeder = asyncio.ensure_future(feed(source, 320, 240, stop))
+    options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA, simulcast=False)
+    await pub.local_participant.publish_track(track, options)
+    check(True, "the publisher published a video track")
+
+    got_frames = await wait_until(lambda: receiver.frames >= FRAMES_WANTED)
+    check(got_frames, f"the subscriber decoded {receiver.frames} frames of pub's video ({receiver.size})")
+
+    await pub.local_participant.publish_data(b"hello from pub", reliable=True, topic="greeting")
+    got_data = await wait_until(lambda: len(receiver.data) >= 1, 10)
+    check(got_data and receiver.data[0] == ("pub", b"hello from pub", "greeting"), f"the subscriber got pub's data packet ({receiver.data})")
+
+    await sub.local_participant.publish_data(b"hello back", reliable=True, topic="greeting", destination_identities=["pub"])
+    back = []
+    pub.on("data_received", lambda p: back.append((p.participant.identity if p.participant else None, bytes(p.data))))
+    # (the listener is added after the send on purpose only if it raced; resend once)
+    await asyncio.sleep(0.5)
+    if not back:
+        await sub.local_participant.publish_data(b"hello back", reliable=True, topic="greeting", destination_identities=["pub"])
+    check(await wait_until(lambda: len(back) >= 1, 10) and back[0] == ("sub", b"hello back"), f"data flows the other way too ({back})")
+
+    await pub.disconnect()
+    check(await wait_until(lambda: "pub" not in sub.remote_participants, 10), "the subscriber sees the publisher leave")
+    stop.set()
+    await feeder
+    await sub.disconnect()
+    for task in receiver.tasks:
+        task.cancel()
+
+
+async def whip_seen_by_sdk(base, ws_url, check):
+    room_name = "lk-sdk-whip"
+    async with aiohttp.ClientSession() as session:
+        publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        publisher.addTransceiver(SyntheticVideo(320, 240), direction="sendonly")
+        publisher.addTransceiver(AudioStreamTrack(), direction="sendonly")
+        # The room is created by the SDK participant's join; WHIP publishes into it.
+        sub = rtc.Room()
+        receiver = Receiver(sub)
+        await sub.connect(ws_url, token(room_name, "watcher", can_publish=False))
+        try:
+            await negotiate(session, publisher, f"{base}/whip/{room_name}", token(room_name, "obs"))
+            check(await wait_until(lambda: any(p.track_publications for p in sub.remote_participants.values()), 15),
+                  f"the SDK subscriber sees the WHIP publisher with its tracks ({list(sub.remote_participants)})")
+            got = await wait_until(lambda: receiver.frames >= FRAMES_WANTED)
+            check(got, f"the SDK subscriber decoded {receiver.frames} frames from the WHIP publisher ({receiver.size}; tracks {receiver.tracks})")
+        finally:
+            await publisher.close()
+            await sub.disconnect()
+            for task in receiver.tasks:
+                task.cancel()
+
+
+async def main(base):
+    failures = []
+
+    def check(ok, what):
+        print(f"  {'ok  ' if ok else 'FAIL'} {what}", flush=True)
+        if not ok:
+            failures.append(what)
+
+    ws_url = base.replace("http://", "ws://").replace("https://", "wss://")
+    await asyncio.wait_for(two_sdk_participants(ws_url, check), 90)
+    await asyncio.wait_for(whip_seen_by_sdk(base, ws_url, check), 60)
+    if failures:
+        print(f"  {len(failures)} check(s) failed")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1])))
