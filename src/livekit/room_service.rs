@@ -62,13 +62,13 @@ pub async fn call(state: &AppState, claims: &Claims, method: &str, codec: Codec,
         "GetParticipant" => {
             let request: proto::RoomParticipantIdentity = codec.decode(body)?;
             let (_, sessions) = admin_room(state, claims, &request.room).await?;
-            let session = participant(&sessions, &request.identity)?;
+            let session = participant(state, &sessions, &request.identity)?;
             Ok(codec.encode(&participant_info(session, &state.livekit_rooms.directory.get(&session.session))))
         }
         "RemoveParticipant" => {
             let request: proto::RoomParticipantIdentity = codec.decode(body)?;
             let (room, sessions) = admin_room(state, claims, &request.room).await?;
-            let session = participant(&sessions, &request.identity)?;
+            let session = participant(state, &sessions, &request.identity)?;
             end_session(state, &room, session).await?;
             Ok(codec.encode(&proto::RemoveParticipantResponse {}))
         }
@@ -81,7 +81,7 @@ pub async fn call(state: &AppState, claims: &Claims, method: &str, codec: Codec,
         "UpdateParticipant" => {
             let request: proto::UpdateParticipantRequest = codec.decode(body)?;
             let (_, sessions) = admin_room(state, claims, &request.room).await?;
-            let session = participant(&sessions, &request.identity)?;
+            let session = participant(state, &sessions, &request.identity)?;
             let overrides = state.livekit_rooms.directory.update(&session.session, |o| {
                 o.apply(&request.metadata, &request.name, &request.attributes, request.permission.as_ref())
             });
@@ -90,7 +90,7 @@ pub async fn call(state: &AppState, claims: &Claims, method: &str, codec: Codec,
         "UpdateSubscriptions" => {
             let request: proto::UpdateSubscriptionsRequest = codec.decode(body)?;
             let (_, sessions) = admin_room(state, claims, &request.room).await?;
-            update_subscriptions(&sessions, &request)?;
+            update_subscriptions(state, &sessions, &request)?;
             Ok(codec.encode(&proto::UpdateSubscriptionsResponse {}))
         }
         "SendData" => {
@@ -133,8 +133,8 @@ async fn admin_room(state: &AppState, claims: &Claims, name: &str) -> Result<(Ro
     Ok((room, sessions))
 }
 
-fn participant<'a>(sessions: &'a [SessionInfo], identity: &str) -> Result<&'a SessionInfo, TwirpError> {
-    participants::find(sessions, identity).ok_or_else(|| TwirpError::not_found(format!("participant {identity:?} is not in this room")))
+fn participant<'a>(state: &AppState, sessions: &'a [SessionInfo], identity: &str) -> Result<&'a SessionInfo, TwirpError> {
+    participants::find(sessions, &state.livekit_rooms.directory, identity).ok_or_else(|| TwirpError::not_found(format!("participant {identity:?} is not in this room")))
 }
 
 /// LiveKit's Room for one of our rooms.
@@ -241,7 +241,7 @@ async fn end_session(state: &AppState, room: &RoomRow, session: &SessionInfo) ->
 }
 
 async fn mute(state: &AppState, room: &RoomRow, sessions: &[SessionInfo], request: &proto::MuteRoomTrackRequest) -> Result<proto::TrackInfo, TwirpError> {
-    let session = participant(sessions, &request.identity)?;
+    let session = participant(state, sessions, &request.identity)?;
     let track = session
         .tracks
         .iter()
@@ -255,8 +255,8 @@ async fn mute(state: &AppState, room: &RoomRow, sessions: &[SessionInfo], reques
 
 /// A WHEP viewer receives every track of its room; its SDP fixes that, so
 /// subscribing is a no-op and unsubscribing is not possible.
-fn update_subscriptions(sessions: &[SessionInfo], request: &proto::UpdateSubscriptionsRequest) -> Result<(), TwirpError> {
-    participant(sessions, &request.identity)?;
+fn update_subscriptions(state: &AppState, sessions: &[SessionInfo], request: &proto::UpdateSubscriptionsRequest) -> Result<(), TwirpError> {
+    participant(state, sessions, &request.identity)?;
     let published: Vec<String> = sessions.iter().filter(|s| s.publisher).flat_map(|s| s.tracks.iter().map(move |t| track_sid(s, t))).collect();
     let wanted = request.track_sids.iter().chain(request.participant_tracks.iter().flat_map(|p| p.track_sids.iter()));
     for sid in wanted {

@@ -4,8 +4,10 @@ joining streamcart over /rtc.
 1. Two SDK participants join one room: "pub" publishes a synthetic video track
    (rtc.VideoSource) and sends data (publish_data); "sub" receives decoded frames
    and the data, with pub's identity.
+   An aiortc WHEP viewer watches pub's video, and shows in sub's room as a participant.
 2. An aiortc WHIP publisher (authorized by a LiveKit token) is seen by an SDK
-   subscriber as a participant with its tracks, and its video frames are decoded.
+   subscriber as a participant (the token's identity) with its tracks, and its video
+   frames are decoded.
 
 Usage: livekit_sdk.py BASE_URL   (env: LK_KEY, LK_SECRET)
 Exit 0 on success, 1 with a message on failure.
@@ -80,12 +82,35 @@ async def feed(source, width, height, stop):
         await asyncio.sleep(1 / 15)
 
 
-async def two_sdk_participants(ws_url, check):
+async def whep_frames(session, base, room_name, identity):
+    """An aiortc WHEP viewer of the room; returns its peer connection and the frame sizes it decodes."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("video", direction="recvonly")
+    frames = []
+
+    @pc.on("track")
+    def on_track(track):
+        async def pump():
+            while True:
+                try:
+                    frame = await track.recv()
+                except Exception:
+                    return
+                if track.kind == "video":
+                    frames.append((frame.width, frame.height))
+
+        asyncio.ensure_future(pump())
+
+    await negotiate(session, pc, f"{base}/whep/{room_name}", token(room_name, identity, can_publish=False))
+    return pc, frames
+
+
+async def two_sdk_participants(base, ws_url, check):
     room_name = "lk-sdk-pair"
     sub = rtc.Room()
     receiver = Receiver(sub)
     await sub.connect(ws_url, token(room_name, "sub"))
-    check(sub.remote_participants == {} or True, "the subscriber joined")
+    check(sub.connection_state == rtc.ConnectionState.CONN_CONNECTED, "the subscriber joined")
     pub = rtc.Room()
     await pub.connect(ws_url, token(room_name, "pub"))
     check(await wait_until(lambda: "pub" in sub.remote_participants, 10), "the subscriber sees the publisher join")
@@ -101,17 +126,22 @@ async def two_sdk_participants(ws_url, check):
     got_frames = await wait_until(lambda: receiver.frames >= FRAMES_WANTED)
     check(got_frames, f"the subscriber decoded {receiver.frames} frames of pub's video ({receiver.size})")
 
+    async with aiohttp.ClientSession() as session:
+        viewer, frames = await whep_frames(session, base, room_name, "player")
+        try:
+            check(await wait_until(lambda: len(frames) >= FRAMES_WANTED), f"a WHEP viewer decoded {len(frames)} frames of the SDK publisher's video")
+            check(await wait_until(lambda: "player" in sub.remote_participants, 10),
+                  f"the WHEP viewer is a participant under its token's identity ({list(sub.remote_participants)})")
+        finally:
+            await viewer.close()
+
     await pub.local_participant.publish_data(b"hello from pub", reliable=True, topic="greeting")
     got_data = await wait_until(lambda: len(receiver.data) >= 1, 10)
     check(got_data and receiver.data[0] == ("pub", b"hello from pub", "greeting"), f"the subscriber got pub's data packet ({receiver.data})")
 
-    await sub.local_participant.publish_data(b"hello back", reliable=True, topic="greeting", destination_identities=["pub"])
     back = []
     pub.on("data_received", lambda p: back.append((p.participant.identity if p.participant else None, bytes(p.data))))
-    # (the listener is added after the send on purpose only if it raced; resend once)
-    await asyncio.sleep(0.5)
-    if not back:
-        await sub.local_participant.publish_data(b"hello back", reliable=True, topic="greeting", destination_identities=["pub"])
+    await sub.local_participant.publish_data(b"hello back", reliable=True, topic="greeting", destination_identities=["pub"])
     check(await wait_until(lambda: len(back) >= 1, 10) and back[0] == ("sub", b"hello back"), f"data flows the other way too ({back})")
 
     await pub.disconnect()
@@ -135,8 +165,8 @@ async def whip_seen_by_sdk(base, ws_url, check):
         await sub.connect(ws_url, token(room_name, "watcher", can_publish=False))
         try:
             await negotiate(session, publisher, f"{base}/whip/{room_name}", token(room_name, "obs"))
-            check(await wait_until(lambda: any(p.track_publications for p in sub.remote_participants.values()), 15),
-                  f"the SDK subscriber sees the WHIP publisher with its tracks ({list(sub.remote_participants)})")
+            check(await wait_until(lambda: "obs" in sub.remote_participants and sub.remote_participants["obs"].track_publications, 15),
+                  f"the SDK subscriber sees the WHIP publisher, identity 'obs', with its tracks ({list(sub.remote_participants)})")
             got = await wait_until(lambda: receiver.frames >= FRAMES_WANTED)
             check(got, f"the SDK subscriber decoded {receiver.frames} frames from the WHIP publisher ({receiver.size}; tracks {receiver.tracks})")
         finally:
@@ -155,7 +185,7 @@ async def main(base):
             failures.append(what)
 
     ws_url = base.replace("http://", "ws://").replace("https://", "wss://")
-    await asyncio.wait_for(two_sdk_participants(ws_url, check), 90)
+    await asyncio.wait_for(two_sdk_participants(base, ws_url, check), 120)
     await asyncio.wait_for(whip_seen_by_sdk(base, ws_url, check), 60)
     if failures:
         print(f"  {len(failures)} check(s) failed")
