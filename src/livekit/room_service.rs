@@ -56,18 +56,25 @@ pub async fn call(state: &AppState, claims: &Claims, method: &str, codec: Codec,
         "ListParticipants" => {
             let request: proto::ListParticipantsRequest = codec.decode(body)?;
             let (_, sessions) = admin_room(state, claims, &request.room).await?;
-            let participants = sessions.iter().map(|s| participant_info(s, &state.livekit_rooms.directory.get(&s.session))).collect();
+            let mut participants: Vec<proto::ParticipantInfo> = sessions.iter().map(|s| participant_info(s, &state.livekit_rooms.directory.get(&s.session))).collect();
+            participants.extend(state.livekit_rooms.roster.all(&request.room));
             Ok(codec.encode(&proto::ListParticipantsResponse { participants }))
         }
         "GetParticipant" => {
             let request: proto::RoomParticipantIdentity = codec.decode(body)?;
             let (_, sessions) = admin_room(state, claims, &request.room).await?;
+            if let Some(signalled) = state.livekit_rooms.roster.find(&request.room, &request.identity) {
+                return Ok(codec.encode(&signalled));
+            }
             let session = participant(state, &sessions, &request.identity)?;
             Ok(codec.encode(&participant_info(session, &state.livekit_rooms.directory.get(&session.session))))
         }
         "RemoveParticipant" => {
             let request: proto::RoomParticipantIdentity = codec.decode(body)?;
             let (room, sessions) = admin_room(state, claims, &request.room).await?;
+            if state.livekit_rooms.roster.remove(&request.room, &request.identity) {
+                return Ok(codec.encode(&proto::RemoveParticipantResponse {}));
+            }
             let session = participant(state, &sessions, &request.identity)?;
             end_session(state, &room, session).await?;
             Ok(codec.encode(&proto::RemoveParticipantResponse {}))
@@ -274,6 +281,13 @@ fn update_subscriptions(state: &AppState, sessions: &[SessionInfo], request: &pr
 /// SendData: relayed to the room's signaling channel as a `livekit.data` event.
 async fn send_data(state: &AppState, room: &RoomRow, request: &proto::SendDataRequest) -> Result<(), TwirpError> {
     let kind = if request.kind == proto::data_packet::Kind::Lossy as i32 { "lossy" } else { "reliable" };
+    // To the room's LiveKit SDK participants over their data channels, from the server.
+    let packet = proto::DataPacket {
+        destination_identities: request.destination_identities.clone(),
+        value: Some(proto::data_packet::Value::User(proto::UserPacket { payload: request.data.clone(), topic: request.topic.clone(), ..Default::default() })),
+        ..Default::default()
+    };
+    state.livekit_rooms.roster.relay(&room.name, &proto::ParticipantInfo::default(), packet, kind == "reliable");
     let event = Event::new(
         "livekit.data",
         json!({

@@ -414,3 +414,83 @@ async fn a_publisher_offer_with_data_channels_is_answered() {
     assert_eq!((answer.r#type.as_str(), answer.id), ("answer", 7));
     assert!(answer.sdp.contains("m=application") && answer.sdp.contains("a=candidate"));
 }
+
+async fn twirp(
+    app: &TestApp,
+    method: &str,
+    room: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let admin = AccessToken::with_api_key(KEY, SECRET)
+        .with_identity("backend")
+        .with_grants(VideoGrants {
+            room_admin: true,
+            room: room.into(),
+            ..Default::default()
+        })
+        .to_jwt()
+        .unwrap();
+    let res = app
+        .client
+        .post(app.url(&format!("/twirp/livekit.RoomService/{method}")))
+        .bearer_auth(admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn the_room_service_lists_gets_and_removes_signalled_participants() {
+    let app = app().await;
+    let (mut ann, join) = join(&app, "studio", "ann").await;
+    let (status, list) = twirp(
+        &app,
+        "ListParticipants",
+        "studio",
+        serde_json::json!({"room": "studio"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    let identities: Vec<&str> = list["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["identity"].as_str())
+        .collect();
+    assert_eq!(identities, vec!["ann"]);
+    let (status, one) = twirp(
+        &app,
+        "GetParticipant",
+        "studio",
+        serde_json::json!({"room": "studio", "identity": "ann"}),
+    )
+    .await;
+    assert_eq!(
+        (status, one["sid"].as_str()),
+        (200, Some(join.participant.unwrap().sid.as_str()))
+    );
+    let (status, _) = twirp(
+        &app,
+        "RemoveParticipant",
+        "studio",
+        serde_json::json!({"room": "studio", "identity": "ann"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let leave = next_matching(&mut ann, |m| match m {
+        signal_response::Message::Leave(l) => Some(l),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        leave.reason,
+        livekit_protocol::DisconnectReason::ParticipantRemoved as i32
+    );
+    assert!(
+        next(&mut ann).await.is_none(),
+        "the socket closes after the leave"
+    );
+}

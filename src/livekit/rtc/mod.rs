@@ -18,11 +18,14 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::{LiveKitTokenError, RoomGrant};
+use crate::api::extract::ClientIp;
 use crate::app::AppState;
 use crate::store::RoomRow;
 
 /// The LiveKit server version we speak for (`JoinResponse.server_info.version`).
 pub const SERVER_VERSION: &str = "1.9.0";
+/// The largest signal message accepted (SDPs with many sections are tens of KiB).
+const MAX_SIGNAL_BYTES: usize = 1 << 20;
 /// The signal protocol version we implement (two peer connections).
 pub const PROTOCOL: i32 = 16;
 
@@ -59,12 +62,12 @@ impl IntoResponse for Refused {
     }
 }
 
-/// The token's rights in its room, and the room (created on first join, as LiveKit does).
-pub async fn authorize(
+/// The token's rights in its room (`grant.room`), or LiveKit's refusal.
+pub fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     params: &JoinParams,
-) -> Result<(RoomGrant, RoomRow), Refused> {
+) -> Result<(RoomGrant, String), Refused> {
     let unauthorized = |m: &str| Refused(StatusCode::UNAUTHORIZED, m.to_string());
     let token = params
         .access_token
@@ -93,11 +96,16 @@ pub async fn authorize(
     let grant = super::token::grant_for_room(&claims, &room_name).ok_or_else(|| {
         unauthorized("permissions denied: the token has no roomJoin grant or identity")
     })?;
-    let room = match state.store.room_by_name(&room_name).await {
+    Ok((grant, room_name))
+}
+
+/// The room of that name, created on first join as LiveKit's `auto_create` does.
+async fn open_room(state: &AppState, room_name: &str) -> Result<RoomRow, Refused> {
+    let room = match state.store.room_by_name(room_name).await {
         Ok(Some(room)) => room,
         Ok(None) => {
             let request = livekit_protocol::CreateRoomRequest {
-                name: room_name.clone(),
+                name: room_name.to_string(),
                 ..Default::default()
             };
             super::room_service::create_room(state, request)
@@ -110,7 +118,7 @@ pub async fn authorize(
                 })?;
             state
                 .store
-                .room_by_name(&room_name)
+                .room_by_name(room_name)
                 .await
                 .ok()
                 .flatten()
@@ -128,16 +136,21 @@ pub async fn authorize(
             ))
         }
     };
-    Ok((grant, room))
+    Ok(room)
 }
 
 async fn join(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Query(params): Query<JoinParams>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let (grant, room) = match authorize(&state, &headers, &params).await {
+    let room = match authorize(&state, &headers, &params) {
+        Ok((grant, name)) => open_room(&state, &name).await.map(|room| (grant, room)),
+        Err(refused) => Err(refused),
+    };
+    let (grant, room) = match room {
         Ok(ok) => ok,
         Err(refused) => return refused.into_response(),
     };
@@ -148,21 +161,43 @@ async fn join(
         )
         .into_response();
     };
+    // The same WebSocket caps as /ws (per node, per address), held for the connection's life.
+    let slot = match state.admission.ws_connection(ip) {
+        Ok(slot) => slot,
+        Err(crate::admission::Refused::AddressFull) => {
+            return Refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connections from this address".into(),
+            )
+            .into_response()
+        }
+        Err(_) => {
+            return Refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this server is full; retry later".into(),
+            )
+            .into_response()
+        }
+    };
     let auto_subscribe = params
         .auto_subscribe
         .as_deref()
         .is_none_or(|v| v != "0" && v != "false");
-    ws.on_upgrade(move |socket| {
-        session::run(
-            state,
-            socket,
-            session::Joined {
-                grant,
-                room,
-                auto_subscribe,
-            },
-        )
-    })
+    ws.max_message_size(MAX_SIGNAL_BYTES)
+        .max_frame_size(MAX_SIGNAL_BYTES)
+        .on_upgrade(move |socket| async move {
+            session::run(
+                state,
+                socket,
+                session::Joined {
+                    grant,
+                    room,
+                    auto_subscribe,
+                },
+            )
+            .await;
+            drop(slot);
+        })
 }
 
 async fn validate(
@@ -170,7 +205,7 @@ async fn validate(
     headers: HeaderMap,
     Query(params): Query<JoinParams>,
 ) -> Response {
-    match authorize(&state, &headers, &params).await {
+    match authorize(&state, &headers, &params) {
         Ok(_) => with_cors((StatusCode::OK, "success").into_response()),
         Err(refused) => refused.into_response(),
     }

@@ -15,6 +15,8 @@ pub enum Relay {
     Data { reliable: bool, bytes: Vec<u8> },
     /// The same identity joined again: this session must leave.
     Replaced,
+    /// `RemoveParticipant`: this session must leave.
+    Removed,
 }
 
 struct Member {
@@ -61,6 +63,23 @@ impl Roster {
                 rooms.remove(room);
             }
         }
+    }
+
+    /// The member of `room` with `identity`.
+    pub fn find(&self, room: &str, identity: &str) -> Option<ParticipantInfo> {
+        self.lock().get(room).and_then(|ms| {
+            ms.iter()
+                .find(|m| m.info.identity == identity)
+                .map(|m| m.info.clone())
+        })
+    }
+
+    /// Tells the member with `identity` to leave (its session closes); false if none.
+    pub fn remove(&self, room: &str, identity: &str) -> bool {
+        self.lock()
+            .get(room)
+            .and_then(|ms| ms.iter().find(|m| m.info.identity == identity))
+            .is_some_and(|m| m.queue.send(Relay::Removed).is_ok())
     }
 
     /// Everyone in `room` but `except` (a sid).

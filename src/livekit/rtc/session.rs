@@ -27,6 +27,8 @@ use crate::store::RoomRow;
 
 /// How often the room's participants and tracks are compared with what the client knows.
 const SYNC_EVERY: Duration = Duration::from_millis(300);
+/// How often the room's metadata is read again from the store.
+const SETTINGS_EVERY: Duration = Duration::from_secs(2);
 /// What the client is told to ping with (seconds).
 const PING_INTERVAL: i32 = 5;
 const PING_TIMEOUT: i32 = 20;
@@ -51,6 +53,8 @@ struct Session {
     told_room: Vec<u8>,
     unsubscribed: HashSet<String>,
     publishing: bool,
+    /// The room's LiveKit settings (metadata…) and when they were read.
+    settings: (Option<std::time::Instant>, crate::livekit::RoomSettings),
 }
 
 pub async fn run(state: AppState, mut socket: WebSocket, joined: Joined) {
@@ -77,12 +81,14 @@ pub async fn run(state: AppState, mut socket: WebSocket, joined: Joined) {
         told_room: Vec::new(),
         unsubscribed: HashSet::new(),
         publishing: false,
+        settings: (None, Default::default()),
     };
     let join = session.join_response().await;
     state
         .livekit_rooms
         .roster
         .join(&session.room.name, session.me.clone(), relay_tx);
+    session.webhook("participant_joined", None).await;
     tracing::info!(
         room = session.room.name,
         identity = session.me.identity,
@@ -113,13 +119,18 @@ pub async fn run(state: AppState, mut socket: WebSocket, joined: Joined) {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break 'session,
                 Some(Ok(_)) => {}
             },
-            Some(event) = events.recv() => session.on_sfu_event(event, &mut out),
+            Some(event) = events.recv() => session.on_sfu_event(event, &mut out).await,
             Some(relay) = relays.recv() => match relay {
                 Relay::Data { reliable, bytes } => {
                     let _ = state.sfu.participant_send(session.sfu, reliable, bytes).await;
                 }
-                Relay::Replaced => {
-                    out.push(leave(proto::DisconnectReason::DuplicateIdentity));
+                Relay::Replaced | Relay::Removed => {
+                    let reason = if relay == Relay::Replaced {
+                        proto::DisconnectReason::DuplicateIdentity
+                    } else {
+                        proto::DisconnectReason::ParticipantRemoved
+                    };
+                    out.push(leave(reason));
                     for message in out.drain(..) {
                         let _ = socket.send(Message::Binary(SignalResponse { message: Some(message) }.encode_to_vec().into())).await;
                     }
@@ -133,6 +144,10 @@ pub async fn run(state: AppState, mut socket: WebSocket, joined: Joined) {
         .livekit_rooms
         .roster
         .leave(&session.room.name, &session.me.sid);
+    for track in session.me.tracks.clone() {
+        session.webhook("track_unpublished", Some(track)).await;
+    }
+    session.webhook("participant_left", None).await;
     let _ = state.sfu.participant_leave(session.sfu).await;
     let _ = socket.send(Message::Close(None)).await;
     tracing::info!(
@@ -204,14 +219,22 @@ pub fn msid_track(sdp: &str, mid: &str) -> Option<String> {
 }
 
 impl Session {
-    async fn room_info(&self, participants: usize, publishers: usize) -> proto::Room {
-        let settings = self
-            .state
-            .store
-            .livekit_room_settings(&self.room.id)
-            .await
-            .unwrap_or_default();
-        let mut room = crate::livekit::room_service::room_info(&self.room, &settings, &[]);
+    async fn room_info(&mut self, participants: usize, publishers: usize) -> proto::Room {
+        let stale = self
+            .settings
+            .0
+            .is_none_or(|at| at.elapsed() >= SETTINGS_EVERY);
+        if stale {
+            let settings = self
+                .state
+                .store
+                .livekit_room_settings(&self.room.id)
+                .await
+                .unwrap_or_default();
+            self.settings = (Some(std::time::Instant::now()), settings);
+        }
+        let settings = &self.settings.1;
+        let mut room = crate::livekit::room_service::room_info(&self.room, settings, &[]);
         room.num_participants = participants as u32;
         room.num_publishers = publishers as u32;
         room.active_recording = false;
@@ -476,7 +499,8 @@ impl Session {
                     ..Default::default()
                 });
             track.mid = mid.clone();
-            self.me.tracks.push(track);
+            self.me.tracks.push(track.clone());
+            self.webhook("track_published", Some(track)).await;
         }
         self.me.is_publisher = !self.me.tracks.is_empty();
         if !self.publishing {
@@ -493,6 +517,24 @@ impl Session {
         self.bump();
     }
 
+    /// A LiveKit webhook about this participant (and `track`), when webhooks are configured.
+    async fn webhook(&self, event: &str, track: Option<TrackInfo>) {
+        let webhooks = &self.state.livekit_rooms.webhooks;
+        if !webhooks.enabled() {
+            return;
+        }
+        let settings = self
+            .state
+            .store
+            .livekit_room_settings(&self.room.id)
+            .await
+            .unwrap_or_default();
+        let room = crate::livekit::room_service::room_info(&self.room, &settings, &[]);
+        webhooks
+            .send(event, Some(room), Some(self.me.clone()), track)
+            .await;
+    }
+
     fn bump(&mut self) {
         self.me.version += 1;
         self.state
@@ -501,7 +543,11 @@ impl Session {
             .update(&self.room.name, &self.me);
     }
 
-    fn on_sfu_event(&mut self, event: ParticipantEvent, out: &mut Vec<signal_response::Message>) {
+    async fn on_sfu_event(
+        &mut self,
+        event: ParticipantEvent,
+        out: &mut Vec<signal_response::Message>,
+    ) {
         match event {
             ParticipantEvent::Data { reliable, bytes } => {
                 if !self.grant.can_publish_data {
@@ -521,9 +567,10 @@ impl Session {
                     for track in std::mem::take(&mut self.me.tracks) {
                         out.push(signal_response::Message::TrackUnpublished(
                             proto::TrackUnpublishedResponse {
-                                track_sid: track.sid,
+                                track_sid: track.sid.clone(),
                             },
                         ));
+                        self.webhook("track_unpublished", Some(track)).await;
                     }
                     self.me.is_publisher = false;
                     self.bump();
