@@ -3,10 +3,11 @@
 //! flow of protocol 17/18), `GET /rtc/validate` (what SDKs call to explain a failed
 //! join), and a 404 on `/rtc/v1` and `/rtc/v1/validate` so current SDKs fall back
 //! from the single-PC flow we do not serve yet. `session` runs one connection,
-//! `roster` is who is in each room.
+//! `roster` is who is in each room, `view` what a client was told of it.
 
 pub mod roster;
 mod session;
+pub mod view;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;

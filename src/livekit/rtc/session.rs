@@ -17,11 +17,12 @@ use prost::Message as _;
 use tokio::sync::mpsc;
 
 use super::roster::Relay;
+use super::view::{self, RoomView};
 use super::{PROTOCOL, SERVER_VERSION};
 use crate::app::AppState;
 use crate::livekit::participants::participant_info as session_participant;
 use crate::livekit::RoomGrant;
-use crate::sfu::participant::{DownTrackSpec, ParticipantEvent, ParticipantId};
+use crate::sfu::participant::{ParticipantEvent, ParticipantId};
 use crate::sfu::RoomKey;
 use crate::store::RoomRow;
 
@@ -48,9 +49,8 @@ struct Session {
     sfu: ParticipantId,
     /// Tracks announced by `AddTrackRequest`, by the client's id, until negotiated.
     pending: HashMap<String, TrackInfo>,
-    /// What the client was last told of each other participant.
-    told: HashMap<String, ParticipantInfo>,
-    told_room: Vec<u8>,
+    /// What the client was last told of the room.
+    view: RoomView,
     unsubscribed: HashSet<String>,
     publishing: bool,
     /// The room's LiveKit settings (metadata…) and when they were read.
@@ -77,8 +77,7 @@ pub async fn run(state: AppState, mut socket: WebSocket, joined: Joined) {
         me,
         sfu,
         pending: HashMap::new(),
-        told: HashMap::new(),
-        told_room: Vec::new(),
+        view: RoomView::default(),
         unsubscribed: HashSet::new(),
         publishing: false,
         settings: (None, Default::default()),
@@ -271,10 +270,7 @@ impl Session {
         let others = self.others().await;
         let publishers = others.iter().filter(|p| !p.tracks.is_empty()).count();
         let room = self.room_info(others.len() + 1, publishers).await;
-        self.told_room = room.encode_to_vec();
-        for p in &others {
-            self.told.insert(p.sid.clone(), p.clone());
-        }
+        self.view.joined(&room, &others);
         proto::JoinResponse {
             room: Some(room),
             participant: Some(self.me.clone()),
@@ -582,26 +578,7 @@ impl Session {
     /// Tells the client what changed in the room and offers it tracks to receive.
     async fn sync(&mut self, out: &mut Vec<signal_response::Message>) {
         let others = self.others().await;
-        let mut changed = Vec::new();
-        for p in &others {
-            if self.told.get(&p.sid) != Some(p) {
-                self.told.insert(p.sid.clone(), p.clone());
-                changed.push(p.clone());
-            }
-        }
-        let gone: Vec<String> = self
-            .told
-            .keys()
-            .filter(|sid| !others.iter().any(|p| &p.sid == *sid))
-            .cloned()
-            .collect();
-        for sid in gone {
-            if let Some(mut last) = self.told.remove(&sid) {
-                last.state = participant_info::State::Disconnected as i32;
-                last.version += 1;
-                changed.push(last);
-            }
-        }
+        let changed = self.view.participants(&others);
         if !changed.is_empty() {
             out.push(signal_response::Message::Update(proto::ParticipantUpdate {
                 participants: changed,
@@ -610,9 +587,7 @@ impl Session {
         let publishers =
             others.iter().filter(|p| !p.tracks.is_empty()).count() + usize::from(self.publishing);
         let room = self.room_info(others.len() + 1, publishers).await;
-        let encoded = room.encode_to_vec();
-        if encoded != self.told_room {
-            self.told_room = encoded;
+        if let Some(room) = self.view.room(room) {
             out.push(signal_response::Message::RoomUpdate(proto::RoomUpdate {
                 room: Some(room),
             }));
@@ -620,23 +595,7 @@ impl Session {
         if !(self.grant.can_subscribe && self.auto_subscribe) {
             return;
         }
-        let wanted: Vec<DownTrackSpec> = others
-            .iter()
-            .flat_map(|p| {
-                p.tracks
-                    .iter()
-                    .filter(|t| !self.unsubscribed.contains(&t.sid))
-                    .map(move |t| DownTrackSpec {
-                        kind: if t.r#type == TrackType::Audio as i32 {
-                            "audio"
-                        } else {
-                            "video"
-                        },
-                        stream_id: format!("{}|{}", p.sid, t.sid),
-                        track_id: t.sid.clone(),
-                    })
-            })
-            .collect();
+        let wanted = view::down_tracks(&others, &self.unsubscribed);
         match self.state.sfu.participant_subscribe(self.sfu, wanted).await {
             Ok(Some(sdp)) => out.push(signal_response::Message::Offer(proto::SessionDescription {
                 r#type: "offer".into(),
