@@ -513,6 +513,26 @@ impl Session {
         self.bump();
     }
 
+    /// A LiveKit chat message also goes to the room's `/ws` channel, as an ephemeral
+    /// `livekit.chat` event (our chat's history and moderation do not apply to it).
+    async fn announce_chat(&self, chat: &livekit_protocol::ChatMessage) {
+        let event = crate::signaling::Event::new(
+            "livekit.chat",
+            serde_json::json!({
+                "id": chat.id,
+                "identity": self.me.identity,
+                "name": self.me.name,
+                "message": chat.message,
+                "timestamp": chat.timestamp,
+                "deleted": chat.deleted,
+            }),
+        );
+        let channel = crate::signaling::ChannelName::Room(self.room.name.clone());
+        if let Err(e) = self.state.hub.publish_ephemeral(&channel, event).await {
+            tracing::debug!(error = %e, "LiveKit chat not announced on the room's channel");
+        }
+    }
+
     /// A LiveKit webhook about this participant (and `track`), when webhooks are configured.
     async fn webhook(&self, event: &str, track: Option<TrackInfo>) {
         let webhooks = &self.state.livekit_rooms.webhooks;
@@ -552,6 +572,10 @@ impl Session {
                 let Ok(packet) = DataPacket::decode(bytes.as_slice()) else {
                     return;
                 };
+                if let Some(livekit_protocol::data_packet::Value::ChatMessage(chat)) = &packet.value
+                {
+                    self.announce_chat(chat).await;
+                }
                 self.state
                     .livekit_rooms
                     .roster
