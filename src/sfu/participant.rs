@@ -48,7 +48,7 @@ pub struct PublisherAnswer {
 pub(crate) enum ParticipantOp {
     Join {
         room: RoomKey,
-        events: mpsc::UnboundedSender<ParticipantEvent>,
+        events: mpsc::Sender<ParticipantEvent>,
     },
     Offer {
         sdp: String,
@@ -82,7 +82,7 @@ impl Sfu {
     pub async fn participant_join(
         &self,
         room: RoomKey,
-        events: mpsc::UnboundedSender<ParticipantEvent>,
+        events: mpsc::Sender<ParticipantEvent>,
     ) -> Result<ParticipantId, SfuError> {
         match self
             .participant_op(ParticipantId(0), ParticipantOp::Join { room, events })

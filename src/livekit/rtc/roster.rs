@@ -21,7 +21,7 @@ pub enum Relay {
 
 struct Member {
     info: ParticipantInfo,
-    queue: mpsc::UnboundedSender<Relay>,
+    queue: mpsc::Sender<Relay>,
 }
 
 #[derive(Clone, Default)]
@@ -31,13 +31,13 @@ pub struct Roster {
 
 impl Roster {
     /// Adds `info` to `room`; a member with the same identity is told to leave and removed.
-    pub fn join(&self, room: &str, info: ParticipantInfo, queue: mpsc::UnboundedSender<Relay>) {
+    pub fn join(&self, room: &str, info: ParticipantInfo, queue: mpsc::Sender<Relay>) {
         let mut rooms = self.lock();
         let members = rooms.entry(room.to_string()).or_default();
         members.retain(|m| {
             let same = m.info.identity == info.identity;
             if same {
-                let _ = m.queue.send(Relay::Replaced);
+                let _ = m.queue.try_send(Relay::Replaced);
             }
             !same
         });
@@ -79,7 +79,7 @@ impl Roster {
         self.lock()
             .get(room)
             .and_then(|ms| ms.iter().find(|m| m.info.identity == identity))
-            .is_some_and(|m| m.queue.send(Relay::Removed).is_ok())
+            .is_some_and(|m| m.queue.try_send(Relay::Removed).is_ok())
     }
 
     /// Everyone in `room` but `except` (a sid).
@@ -101,7 +101,8 @@ impl Roster {
     }
 
     /// Stamps `packet` as sent by `from` and queues it for its recipients: everyone
-    /// else in the room, or only the identities/sids it names. Returns how many.
+    /// else in the room, or only the identities/sids it names. Returns how many. A
+    /// recipient whose queue is full misses it (nobody waits for a slow participant).
     pub fn relay(
         &self,
         room: &str,
@@ -123,7 +124,7 @@ impl Roster {
             if named
                 && member
                     .queue
-                    .send(Relay::Data {
+                    .try_send(Relay::Data {
                         reliable,
                         bytes: bytes.clone(),
                     })
@@ -213,9 +214,9 @@ mod tests {
     #[test]
     fn a_packet_goes_to_everyone_else_or_only_to_the_named_identities() {
         let roster = Roster::default();
-        let (tx_a, mut rx_a) = mpsc::unbounded_channel();
-        let (tx_b, mut rx_b) = mpsc::unbounded_channel();
-        let (tx_c, mut rx_c) = mpsc::unbounded_channel();
+        let (tx_a, mut rx_a) = mpsc::channel(8);
+        let (tx_b, mut rx_b) = mpsc::channel(8);
+        let (tx_c, mut rx_c) = mpsc::channel(8);
         roster.join("show", member("PA_a", "ann"), tx_a);
         roster.join("show", member("PA_b", "bob"), tx_b);
         roster.join("show", member("PA_c", "cy"), tx_c);
@@ -234,8 +235,8 @@ mod tests {
     #[test]
     fn joining_again_with_the_same_identity_replaces_the_first_session() {
         let roster = Roster::default();
-        let (tx1, mut rx1) = mpsc::unbounded_channel();
-        let (tx2, _rx2) = mpsc::unbounded_channel();
+        let (tx1, mut rx1) = mpsc::channel(8);
+        let (tx2, _rx2) = mpsc::channel(8);
         roster.join("show", member("PA_1", "ann"), tx1);
         roster.join("show", member("PA_2", "ann"), tx2);
         assert_eq!(rx1.try_recv(), Ok(Relay::Replaced));

@@ -28,6 +28,11 @@ use crate::store::RoomRow;
 
 /// How often the room's participants and tracks are compared with what the client knows.
 const SYNC_EVERY: Duration = Duration::from_millis(300);
+/// How many relayed data packets (and SFU events) a session may have waiting; beyond
+/// that they are dropped rather than queued without bound.
+const RELAY_QUEUE: usize = 1024;
+/// At most this many tracks may be announced (`add_track`) and not yet negotiated.
+const MAX_PENDING_TRACKS: usize = 16;
 /// How often the room's metadata is read again from the store.
 const SETTINGS_EVERY: Duration = Duration::from_secs(2);
 /// What the client is told to ping with (seconds).
@@ -58,7 +63,7 @@ struct Session {
 }
 
 pub async fn run(state: AppState, mut socket: WebSocket, joined: Joined) {
-    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (events_tx, mut events) = mpsc::channel(RELAY_QUEUE);
     let key = RoomKey {
         id: joined.room.id.clone(),
         name: joined.room.name.clone(),
@@ -68,7 +73,7 @@ pub async fn run(state: AppState, mut socket: WebSocket, joined: Joined) {
         return;
     };
     let me = new_participant(&joined.grant);
-    let (relay_tx, mut relays) = mpsc::unbounded_channel();
+    let (relay_tx, mut relays) = mpsc::channel(RELAY_QUEUE);
     let mut session = Session {
         state: state.clone(),
         room: joined.room,
@@ -358,13 +363,14 @@ impl Session {
                     proto::TrackSource::try_from(add.source).unwrap_or(proto::TrackSource::Unknown);
                 let source_name = source.as_str_name().to_ascii_lowercase();
                 let allowed = self.grant.can_publish
+                    && self.pending.len() < MAX_PENDING_TRACKS
                     && (source == proto::TrackSource::Unknown
                         || self.grant.may_publish_source(&source_name));
                 if !allowed {
                     tracing::info!(
                         identity = self.me.identity,
                         source = source_name,
-                        "add_track refused: no publish grant for it"
+                        "add_track refused: no publish grant for that source, or too many tracks pending"
                     );
                     out.push(signal_response::Message::RequestResponse(
                         proto::RequestResponse {

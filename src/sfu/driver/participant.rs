@@ -34,7 +34,7 @@ pub(super) struct Participants {
 
 struct Part {
     room: RoomKey,
-    events: mpsc::UnboundedSender<ParticipantEvent>,
+    events: mpsc::Sender<ParticipantEvent>,
     publisher: Option<PeerId>,
     subscriber: Option<PeerId>,
     pending: Option<SdpPendingOffer>,
@@ -63,7 +63,7 @@ impl Participants {
         if part.publisher == Some(peer) {
             part.publisher = None;
             part.channels.clear();
-            let _ = part.events.send(ParticipantEvent::PublishEnded);
+            let _ = part.events.try_send(ParticipantEvent::PublishEnded);
         }
         if part.subscriber == Some(peer) {
             part.subscriber = None;
@@ -193,7 +193,7 @@ impl Driver {
             Event::ChannelData(data) => {
                 let label = part.channels.get(&data.id).map(String::as_str);
                 if matches!(label, Some(RELIABLE) | Some(LOSSY)) && data.binary {
-                    let _ = part.events.send(ParticipantEvent::Data {
+                    let _ = part.events.try_send(ParticipantEvent::Data {
                         reliable: label == Some(RELIABLE),
                         bytes: data.data,
                     });
