@@ -17,12 +17,15 @@ use super::{Command, RoomKey, Sfu, SfuError};
 pub struct ParticipantId(pub u64);
 
 /// What the driver tells a participant's signaling session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ParticipantEvent {
     /// A message on one of the client's data channels (`reliable` false: `_lossy`).
     Data { reliable: bool, bytes: Vec<u8> },
     /// Its publisher connection stopped being the room's publisher (or died).
     PublishEnded,
+    /// The room's publisher started or stopped speaking (RFC 6464 audio levels):
+    /// `level` is 0.0 (silence) to 1.0 (loudest).
+    Speaking { active: bool, level: f32 },
 }
 
 /// One track the subscriber connection should carry: `stream_id` and `track_id`

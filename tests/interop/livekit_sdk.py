@@ -5,6 +5,8 @@ joining streamcart over /rtc.
    (rtc.VideoSource) and sends data (publish_data); "sub" receives decoded frames
    and the data, with pub's identity.
    An aiortc WHEP viewer watches pub's video, and shows in sub's room as a participant.
+   A participant publishing a loud tone through rtc.AudioSource is announced to the
+   other as an active speaker (speakers_changed, from RFC 6464 audio levels).
 2. An aiortc WHIP publisher (authorized by a LiveKit token) is seen by an SDK
    subscriber as a participant (the token's identity) with its tracks, and its video
    frames are decoded.
@@ -153,6 +155,41 @@ async def two_sdk_participants(base, ws_url, check):
         task.cancel()
 
 
+async def tone(source, stop):
+    """A loud 440 Hz tone in 10 ms frames."""
+    import math
+    n = 0
+    while not stop.is_set():
+        frame = rtc.AudioFrame.create(48000, 1, 480)
+        samples = frame.data  # int16 samples
+        for i in range(480):
+            samples[i] = int(20000 * math.sin(2 * math.pi * 440 * (n + i) / 48000))
+        n += 480
+        await source.capture_frame(frame)
+
+
+async def speaker_announced(ws_url, check):
+    room_name = "lk-sdk-speaker"
+    sub = rtc.Room()
+    speakers = []
+    sub.on("active_speakers_changed", lambda people: speakers.append([p.identity for p in people]))
+    await sub.connect(ws_url, token(room_name, "listener", can_publish=False))
+    pub = rtc.Room()
+    await pub.connect(ws_url, token(room_name, "singer"))
+    source = rtc.AudioSource(48000, 1)
+    track = rtc.LocalAudioTrack.create_audio_track("mic", source)
+    stop = asyncio.Event()
+    feeder = asyncio.ensure_future(tone(source, stop))
+    try:
+        await pub.local_participant.publish_track(track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
+        check(await wait_until(lambda: ["singer"] in speakers, 20), f"the listener is told the singer speaks ({speakers})")
+    finally:
+        stop.set()
+        await feeder
+        await pub.disconnect()
+        await sub.disconnect()
+
+
 async def whip_seen_by_sdk(base, ws_url, check):
     room_name = "lk-sdk-whip"
     async with aiohttp.ClientSession() as session:
@@ -186,6 +223,7 @@ async def main(base):
 
     ws_url = base.replace("http://", "ws://").replace("https://", "wss://")
     await asyncio.wait_for(two_sdk_participants(base, ws_url, check), 120)
+    await asyncio.wait_for(speaker_announced(ws_url, check), 60)
     await asyncio.wait_for(whip_seen_by_sdk(base, ws_url, check), 60)
     if failures:
         print(f"  {len(failures)} check(s) failed")

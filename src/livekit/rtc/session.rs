@@ -602,6 +602,26 @@ impl Session {
                     self.bump();
                 }
             }
+            ParticipantEvent::Speaking { active, level } => {
+                // The speaker is the room's one publisher: this participant or another.
+                let sid = if self.publishing {
+                    Some(self.me.sid.clone())
+                } else {
+                    self.others()
+                        .await
+                        .into_iter()
+                        .find(|p| !p.tracks.is_empty())
+                        .map(|p| p.sid)
+                };
+                if let Some(sid) = sid {
+                    let speaker = proto::SpeakerInfo { sid, level, active };
+                    out.push(signal_response::Message::SpeakersChanged(
+                        proto::SpeakersChanged {
+                            speakers: vec![speaker],
+                        },
+                    ));
+                }
+            }
         }
     }
 

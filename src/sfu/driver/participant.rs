@@ -30,7 +30,23 @@ pub(super) struct Participants {
     by_id: HashMap<ParticipantId, Part>,
     owner: HashMap<PeerId, ParticipantId>,
     next: u64,
+    /// Whether each room's publisher is speaking, by room id.
+    speaking: HashMap<String, Speaking>,
 }
+
+/// A room publisher's voice activity from its audio levels, with a hold so short
+/// pauses do not flap.
+#[derive(Debug, Clone, Copy)]
+struct Speaking {
+    active: bool,
+    level: f32,
+    last_loud: Option<Instant>,
+}
+
+/// Louder than this (dBov, 0 loudest, 127 silence) counts as speech.
+const SPEECH_DBOV: i8 = 50;
+/// Silence for this long ends speaking.
+const SPEECH_HOLD: std::time::Duration = std::time::Duration::from_millis(800);
 
 struct Part {
     room: RoomKey,
@@ -159,6 +175,14 @@ impl Driver {
             }
             ParticipantOp::Leave => {
                 if let Some(part) = self.participants.by_id.remove(&id) {
+                    if !self
+                        .participants
+                        .by_id
+                        .values()
+                        .any(|p| p.room.id == part.room.id)
+                    {
+                        self.participants.speaking.remove(&part.room.id);
+                    }
                     for peer_id in [part.publisher, part.subscriber].into_iter().flatten() {
                         if let Some(peer) = self.peers.get_mut(&peer_id) {
                             peer.end_reason = "publisher_ended";
@@ -175,6 +199,11 @@ impl Driver {
     /// Data-channel events of participants' publisher connections; every other event
     /// is handed back for the usual handling.
     pub(super) fn participant_event(&mut self, peer: PeerId, event: Event) -> Option<Event> {
+        if let Event::MediaData(data) = &event {
+            if let Some(dbov) = data.ext_vals.audio_level {
+                self.note_audio_level(peer, dbov);
+            }
+        }
         let Some(pid) = self.participants.owner.get(&peer).copied() else {
             return Some(event);
         };
@@ -201,6 +230,60 @@ impl Driver {
                 None
             }
             other => Some(other),
+        }
+    }
+
+    /// An audio level from `peer`: when it is its room's publisher and its voice
+    /// activity changes, every participant of the room is told.
+    fn note_audio_level(&mut self, peer: PeerId, dbov: i8) {
+        let Some(room_id) = self.peers.get(&peer).map(|p| p.room_id.clone()) else {
+            return;
+        };
+        if self.rooms.get(&room_id).and_then(|r| r.core.publisher()) != Some(peer) {
+            return;
+        }
+        // Only rooms with participants to tell keep a state (removed as the last leaves).
+        if !self
+            .participants
+            .by_id
+            .values()
+            .any(|p| p.room.id == room_id)
+        {
+            return;
+        }
+        let now = Instant::now();
+        let state = self
+            .participants
+            .speaking
+            .entry(room_id.clone())
+            .or_insert(Speaking {
+                active: false,
+                level: 0.0,
+                last_loud: None,
+            });
+        let loud = dbov.unsigned_abs() < SPEECH_DBOV as u8;
+        if loud {
+            state.last_loud = Some(now);
+            state.level = 10f32.powf(-f32::from(dbov.unsigned_abs()) / 20.0);
+        }
+        let active = state
+            .last_loud
+            .is_some_and(|at| now.duration_since(at) < SPEECH_HOLD);
+        if active == state.active {
+            return;
+        }
+        state.active = active;
+        let event = ParticipantEvent::Speaking {
+            active,
+            level: if active { state.level } else { 0.0 },
+        };
+        for part in self
+            .participants
+            .by_id
+            .values()
+            .filter(|p| p.room.id == room_id)
+        {
+            let _ = part.events.try_send(event.clone());
         }
     }
 
