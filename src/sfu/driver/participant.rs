@@ -32,6 +32,8 @@ pub(super) struct Participants {
     next: u64,
     /// Whether each room's publisher is speaking, by room id.
     speaking: HashMap<String, Speaking>,
+    /// How many participants each room has, by room id.
+    per_room: HashMap<String, usize>,
 }
 
 /// A room publisher's voice activity from its audio levels, with a hold so short
@@ -101,6 +103,11 @@ impl Driver {
                 self.participants.next += 1;
                 let pid = ParticipantId(self.participants.next);
                 self.room_slot(&room);
+                *self
+                    .participants
+                    .per_room
+                    .entry(room.id.clone())
+                    .or_default() += 1;
                 let part = Part {
                     room,
                     events,
@@ -175,12 +182,14 @@ impl Driver {
             }
             ParticipantOp::Leave => {
                 if let Some(part) = self.participants.by_id.remove(&id) {
-                    if !self
+                    let count = self
                         .participants
-                        .by_id
-                        .values()
-                        .any(|p| p.room.id == part.room.id)
-                    {
+                        .per_room
+                        .entry(part.room.id.clone())
+                        .or_insert(1);
+                    *count -= 1;
+                    if *count == 0 {
+                        self.participants.per_room.remove(&part.room.id);
                         self.participants.speaking.remove(&part.room.id);
                     }
                     for peer_id in [part.publisher, part.subscriber].into_iter().flatten() {
@@ -236,19 +245,15 @@ impl Driver {
     /// An audio level from `peer`: when it is its room's publisher and its voice
     /// activity changes, every participant of the room is told.
     fn note_audio_level(&mut self, peer: PeerId, dbov: i8) {
-        let Some(room_id) = self.peers.get(&peer).map(|p| p.room_id.clone()) else {
+        let Some(room_id) = self.peers.get(&peer).map(|p| &p.room_id) else {
             return;
         };
-        if self.rooms.get(&room_id).and_then(|r| r.core.publisher()) != Some(peer) {
+        // Only rooms with participants to tell keep a state (removed as the last leaves).
+        if !self.participants.per_room.contains_key(room_id) {
             return;
         }
-        // Only rooms with participants to tell keep a state (removed as the last leaves).
-        if !self
-            .participants
-            .by_id
-            .values()
-            .any(|p| p.room.id == room_id)
-        {
+        let room_id = room_id.clone();
+        if self.rooms.get(&room_id).and_then(|r| r.core.publisher()) != Some(peer) {
             return;
         }
         let now = Instant::now();
