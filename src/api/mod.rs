@@ -158,6 +158,8 @@ pub fn router(state: AppState) -> Router {
         .route("/setup", get(setup::page))
         // The signaling WebSocket (not JSON, so not in OpenAPI): docs/PROTOCOL.md.
         .route("/ws", get(crate::signaling::ws::upgrade))
+        // LiveKit client signaling (WebSocket + SDK probes, not in OpenAPI): docs/LIVEKIT.md.
+        .merge(crate::livekit::rtc::routes())
         // The pages and their static assets (HTML, not in OpenAPI): src/pages.
         .merge(crate::pages::routes())
         .fallback(not_found)

@@ -8,6 +8,7 @@ pub mod http;
 pub mod observer;
 pub mod participants;
 pub mod room_service;
+pub mod rtc;
 mod store;
 mod token;
 pub mod twirp;
@@ -32,11 +33,13 @@ const OBSERVE_EVERY: Duration = Duration::from_secs(1);
 pub struct LiveKitRooms {
     pub directory: Directory,
     pub webhooks: Webhooks,
+    /// Participants signalled over `/rtc`.
+    pub roster: rtc::roster::Roster,
 }
 
 impl LiveKitRooms {
     pub fn new(store: crate::store::Store, settings: &crate::config::LiveKitSettings, keys: &LiveKitKeys) -> LiveKitRooms {
-        LiveKitRooms { directory: Directory::default(), webhooks: Webhooks::new(store, settings, keys) }
+        LiveKitRooms { directory: Directory::default(), webhooks: Webhooks::new(store, settings, keys), roster: Default::default() }
     }
 
     /// The webhook sender and the session observer; abort the handles to stop them.

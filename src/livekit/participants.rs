@@ -13,6 +13,8 @@ use crate::sfu::{SessionInfo, TrackSummary};
 /// What `UpdateParticipant` changed on a participant.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Overrides {
+    /// The identity of the LiveKit token the WHIP/WHEP client used, if it used one.
+    pub identity: Option<String>,
     pub name: Option<String>,
     pub metadata: String,
     pub attributes: HashMap<String, String>,
@@ -110,7 +112,7 @@ pub fn participant_info(session: &SessionInfo, overrides: &Overrides) -> Partici
     });
     ParticipantInfo {
         sid: participant_sid(session),
-        identity: identity(session),
+        identity: overrides.identity.clone().unwrap_or_else(|| identity(session)),
         state: (if session.connected { participant_info::State::Active } else { participant_info::State::Joining }) as i32,
         tracks: if session.publisher { session.tracks.iter().map(|t| track_info(session, t)).collect() } else { Vec::new() },
         metadata: overrides.metadata.clone(),
@@ -125,9 +127,22 @@ pub fn participant_info(session: &SessionInfo, overrides: &Overrides) -> Partici
     }
 }
 
-/// The session of `identity` among `sessions`.
-pub fn find<'a>(sessions: &'a [SessionInfo], identity_wanted: &str) -> Option<&'a SessionInfo> {
-    sessions.iter().find(|s| identity(s) == identity_wanted)
+/// The session of `identity` among `sessions` (its token's identity, or `whip-…`/`whep-…`).
+pub fn find<'a>(sessions: &'a [SessionInfo], directory: &Directory, identity_wanted: &str) -> Option<&'a SessionInfo> {
+    sessions.iter().find(|s| directory.get(&s.session).identity.unwrap_or_else(|| identity(s)) == identity_wanted)
+}
+
+/// Remembers the identity and name of the LiveKit token (`Authorization: Bearer`) a
+/// WHIP/WHEP client created `session` with, so it is listed under that identity.
+pub fn remember_token_identity(state: &crate::app::AppState, room: &str, headers: &axum::http::HeaderMap, session: &str) {
+    let Some(token) = super::twirp::bearer(headers) else { return };
+    let Ok(Some(grant)) = state.livekit.room_grant(token, room) else { return };
+    state.livekit_rooms.directory.update(session, |o| {
+        o.identity = Some(grant.identity.clone());
+        if o.name.is_none() && !grant.name.is_empty() {
+            o.name = Some(grant.name.clone());
+        }
+    });
 }
 
 #[cfg(test)]
@@ -169,6 +184,16 @@ mod tests {
         assert!(info.tracks.is_empty());
         let permission = info.permission.unwrap();
         assert!(permission.can_subscribe && !permission.can_publish);
+    }
+
+    #[test]
+    fn a_session_created_with_a_livekit_token_carries_its_identity() {
+        let overrides = Overrides { identity: Some("obs-studio".into()), ..Default::default() };
+        assert_eq!(participant_info(&publisher(), &overrides).identity, "obs-studio");
+        let directory = Directory::default();
+        directory.update("abcdefghijklmnopqrstuvwxyz", |o| o.identity = Some("obs-studio".into()));
+        assert!(find(&[publisher()], &directory, "obs-studio").is_some());
+        assert!(find(&[publisher()], &directory, "whip-abcdefgh").is_none());
     }
 
     #[test]

@@ -56,19 +56,26 @@ pub async fn call(state: &AppState, claims: &Claims, method: &str, codec: Codec,
         "ListParticipants" => {
             let request: proto::ListParticipantsRequest = codec.decode(body)?;
             let (_, sessions) = admin_room(state, claims, &request.room).await?;
-            let participants = sessions.iter().map(|s| participant_info(s, &state.livekit_rooms.directory.get(&s.session))).collect();
+            let mut participants: Vec<proto::ParticipantInfo> = sessions.iter().map(|s| participant_info(s, &state.livekit_rooms.directory.get(&s.session))).collect();
+            participants.extend(state.livekit_rooms.roster.all(&request.room));
             Ok(codec.encode(&proto::ListParticipantsResponse { participants }))
         }
         "GetParticipant" => {
             let request: proto::RoomParticipantIdentity = codec.decode(body)?;
             let (_, sessions) = admin_room(state, claims, &request.room).await?;
-            let session = participant(&sessions, &request.identity)?;
+            if let Some(signalled) = state.livekit_rooms.roster.find(&request.room, &request.identity) {
+                return Ok(codec.encode(&signalled));
+            }
+            let session = participant(state, &sessions, &request.identity)?;
             Ok(codec.encode(&participant_info(session, &state.livekit_rooms.directory.get(&session.session))))
         }
         "RemoveParticipant" => {
             let request: proto::RoomParticipantIdentity = codec.decode(body)?;
             let (room, sessions) = admin_room(state, claims, &request.room).await?;
-            let session = participant(&sessions, &request.identity)?;
+            if state.livekit_rooms.roster.remove(&request.room, &request.identity) {
+                return Ok(codec.encode(&proto::RemoveParticipantResponse {}));
+            }
+            let session = participant(state, &sessions, &request.identity)?;
             end_session(state, &room, session).await?;
             Ok(codec.encode(&proto::RemoveParticipantResponse {}))
         }
@@ -81,7 +88,7 @@ pub async fn call(state: &AppState, claims: &Claims, method: &str, codec: Codec,
         "UpdateParticipant" => {
             let request: proto::UpdateParticipantRequest = codec.decode(body)?;
             let (_, sessions) = admin_room(state, claims, &request.room).await?;
-            let session = participant(&sessions, &request.identity)?;
+            let session = participant(state, &sessions, &request.identity)?;
             let overrides = state.livekit_rooms.directory.update(&session.session, |o| {
                 o.apply(&request.metadata, &request.name, &request.attributes, request.permission.as_ref())
             });
@@ -90,7 +97,7 @@ pub async fn call(state: &AppState, claims: &Claims, method: &str, codec: Codec,
         "UpdateSubscriptions" => {
             let request: proto::UpdateSubscriptionsRequest = codec.decode(body)?;
             let (_, sessions) = admin_room(state, claims, &request.room).await?;
-            update_subscriptions(&sessions, &request)?;
+            update_subscriptions(state, &sessions, &request)?;
             Ok(codec.encode(&proto::UpdateSubscriptionsResponse {}))
         }
         "SendData" => {
@@ -133,8 +140,8 @@ async fn admin_room(state: &AppState, claims: &Claims, name: &str) -> Result<(Ro
     Ok((room, sessions))
 }
 
-fn participant<'a>(sessions: &'a [SessionInfo], identity: &str) -> Result<&'a SessionInfo, TwirpError> {
-    participants::find(sessions, identity).ok_or_else(|| TwirpError::not_found(format!("participant {identity:?} is not in this room")))
+fn participant<'a>(state: &AppState, sessions: &'a [SessionInfo], identity: &str) -> Result<&'a SessionInfo, TwirpError> {
+    participants::find(sessions, &state.livekit_rooms.directory, identity).ok_or_else(|| TwirpError::not_found(format!("participant {identity:?} is not in this room")))
 }
 
 /// LiveKit's Room for one of our rooms.
@@ -165,7 +172,7 @@ fn parse_room_name(name: &str) -> Result<String, TwirpError> {
         .map_err(|_| TwirpError::invalid("room names are 2 to 48 characters of a-z, 0-9, '-' or '_', starting with a letter or digit").with_meta("name", name))
 }
 
-async fn create_room(state: &AppState, request: proto::CreateRoomRequest) -> Result<proto::Room, TwirpError> {
+pub(crate) async fn create_room(state: &AppState, request: proto::CreateRoomRequest) -> Result<proto::Room, TwirpError> {
     let name = parse_room_name(&request.name)?;
     let shop_id = match &state.settings.livekit.default_shop {
         Some(slug) => state
@@ -241,7 +248,7 @@ async fn end_session(state: &AppState, room: &RoomRow, session: &SessionInfo) ->
 }
 
 async fn mute(state: &AppState, room: &RoomRow, sessions: &[SessionInfo], request: &proto::MuteRoomTrackRequest) -> Result<proto::TrackInfo, TwirpError> {
-    let session = participant(sessions, &request.identity)?;
+    let session = participant(state, sessions, &request.identity)?;
     let track = session
         .tracks
         .iter()
@@ -255,8 +262,8 @@ async fn mute(state: &AppState, room: &RoomRow, sessions: &[SessionInfo], reques
 
 /// A WHEP viewer receives every track of its room; its SDP fixes that, so
 /// subscribing is a no-op and unsubscribing is not possible.
-fn update_subscriptions(sessions: &[SessionInfo], request: &proto::UpdateSubscriptionsRequest) -> Result<(), TwirpError> {
-    participant(sessions, &request.identity)?;
+fn update_subscriptions(state: &AppState, sessions: &[SessionInfo], request: &proto::UpdateSubscriptionsRequest) -> Result<(), TwirpError> {
+    participant(state, sessions, &request.identity)?;
     let published: Vec<String> = sessions.iter().filter(|s| s.publisher).flat_map(|s| s.tracks.iter().map(move |t| track_sid(s, t))).collect();
     let wanted = request.track_sids.iter().chain(request.participant_tracks.iter().flat_map(|p| p.track_sids.iter()));
     for sid in wanted {
@@ -274,6 +281,13 @@ fn update_subscriptions(sessions: &[SessionInfo], request: &proto::UpdateSubscri
 /// SendData: relayed to the room's signaling channel as a `livekit.data` event.
 async fn send_data(state: &AppState, room: &RoomRow, request: &proto::SendDataRequest) -> Result<(), TwirpError> {
     let kind = if request.kind == proto::data_packet::Kind::Lossy as i32 { "lossy" } else { "reliable" };
+    // To the room's LiveKit SDK participants over their data channels, from the server.
+    let packet = proto::DataPacket {
+        destination_identities: request.destination_identities.clone(),
+        value: Some(proto::data_packet::Value::User(proto::UserPacket { payload: request.data.clone(), topic: request.topic.clone(), ..Default::default() })),
+        ..Default::default()
+    };
+    state.livekit_rooms.roster.relay(&room.name, &proto::ParticipantInfo::default(), packet, kind == "reliable");
     let event = Event::new(
         "livekit.data",
         json!({

@@ -25,6 +25,7 @@ use super::{Command, IceRestarted, MediaClock, RoomKey, SessionCreated, SessionI
 
 mod lifecycle;
 mod timers;
+mod participant;
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -122,6 +123,7 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store, hub: crate::signa
         changes: Default::default(),
         bufs: vec![vec![0u8; RECV_BUF]; RECV_BATCH],
         hot: HotPath::default(),
+        participants: Default::default(),
     };
     tokio::spawn(driver.run(command_rx, tcp_events));
     Ok((commands, local_addr, candidates))
@@ -212,6 +214,8 @@ struct Driver {
     changes: std::sync::Arc<tokio::sync::Notify>,
     bufs: Vec<Vec<u8>>,
     hot: HotPath,
+    /// Two-PC (LiveKit) participants' connections: `participant.rs`.
+    participants: participant::Participants,
 }
 
 /// The forwarding path's bookkeeping, kept off the per-packet cost: peers' timeouts in
@@ -297,6 +301,9 @@ impl Driver {
             }
             Command::Changes { reply } => {
                 let _ = reply.send(Ok(self.changes.clone()));
+            }
+            Command::Participant { id, op, reply } => {
+                let _ = reply.send(self.participant_command(id, op));
             }
             Command::Mute { room_id, mid, muted, reply } => {
                 let _ = reply.send(self.mute(&room_id, &mid, muted));
@@ -596,6 +603,7 @@ impl Driver {
         for id in dead {
             let Some(peer) = self.peers.remove(&id) else { continue };
             self.hot.timers.remove(id, peer.timeout);
+            self.participants.forget(id);
             self.sessions.remove(&peer.session);
             self.by_source.retain(|_, p| *p != id);
             let Some(slot) = self.rooms.get_mut(&peer.room_id) else { continue };
@@ -606,7 +614,8 @@ impl Driver {
                     let _ = self.status.send((peer.room_id.clone(), "ended"));
                 }
                 let _ = self.events.send((peer.room_name.clone(), "stream.ended", serde_json::json!({ "reason": peer.end_reason })));
-                for viewer in self.peers.values_mut().filter(|p| p.room_id == peer.room_id) {
+                let participants = &self.participants;
+                for (_, viewer) in self.peers.iter_mut().filter(|(id, p)| p.room_id == peer.room_id && !participants.owns(**id)) {
                     viewer.rtc.disconnect();
                 }
                 self.hot.reap = true;
@@ -695,6 +704,7 @@ impl Driver {
 
     fn on_event(&mut self, id: PeerId, event: Event, outputs: &mut Vec<RoomOutput>, queue: &mut Vec<PeerId>) {
         let now = Instant::now();
+        let Some(event) = self.participant_event(id, event) else { return };
         let Some(peer) = self.peers.get_mut(&id) else { return };
         let Some(slot) = self.rooms.get_mut(&peer.room_id) else { return };
         outputs.clear();
@@ -807,9 +817,9 @@ impl Driver {
         let now_ms = crate::store::now_ms();
         let mut infos: Vec<SessionInfo> = self
             .peers
-            .values()
-            .filter(|p| p.rtc.is_alive() && room_id.is_none_or(|r| r == p.room_id))
-            .map(|p| {
+            .iter()
+            .filter(|(id, p)| p.rtc.is_alive() && room_id.is_none_or(|r| r == p.room_id) && !self.participants.owns(**id))
+            .map(|(_, p)| {
                 let muted = self.rooms.get(&p.room_id).map(|r| &r.muted);
                 SessionInfo {
                     session: p.session.clone(),

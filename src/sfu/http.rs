@@ -89,6 +89,7 @@ pub async fn whip_offer(State(state): State<AppState>, Path(room): Path<String>,
     let offer = read_body(&state, &parts.headers, body, SDP).await?;
     let key = RoomKey { id: room.id.clone(), name: room.name.clone() };
     let created = state.sfu.publish(key, offer).await.map_err(sfu_error)?;
+    crate::livekit::participants::remember_token_identity(&state, &room.name, &parts.headers, &created.session);
     if let Err(err) = state.store.set_room_status(&room.id, "live").await {
         let _ = state.sfu.end(room.name.clone(), created.session.clone()).await;
         return Err(err.into());
@@ -114,7 +115,10 @@ pub async fn whep_offer(State(state): State<AppState>, Path(room): Path<String>,
     let offer = read_body(&state, &parts.headers, body, SDP).await?;
     let key = RoomKey { id: room.id.clone(), name: room.name.clone() };
     match state.sfu.view(key, offer).await {
-        Ok(created) => Ok(created_response(&state, Kind::Whep, &room.name, created)),
+        Ok(created) => {
+            crate::livekit::participants::remember_token_identity(&state, &room.name, &parts.headers, &created.session);
+            Ok(created_response(&state, Kind::Whep, &room.name, created))
+        }
         Err(SfuError::RoomFull) => {
             // Viewers leave all the time: a player may retry, not at once.
             let mut response = sfu_error(SfuError::RoomFull).into_response();

@@ -20,6 +20,7 @@ pub mod http;
 pub mod ice;
 pub mod keyframe;
 pub mod net;
+pub mod participant;
 pub mod record;
 pub mod room;
 mod tcp;
@@ -95,6 +96,7 @@ pub(crate) enum Command {
     Sessions { room_id: Option<String>, reply: oneshot::Sender<Result<Vec<SessionInfo>, SfuError>> },
     Mute { room_id: String, mid: String, muted: bool, reply: oneshot::Sender<Result<(), SfuError>> },
     Changes { reply: oneshot::Sender<Result<std::sync::Arc<tokio::sync::Notify>, SfuError>> },
+    Participant { id: participant::ParticipantId, op: participant::ParticipantOp, reply: oneshot::Sender<Result<participant::ParticipantReply, SfuError>> },
 }
 
 /// One live WHIP/WHEP session as the LiveKit RoomService reports it (a participant).

@@ -136,7 +136,10 @@ async fn a_whip_publisher_and_a_whep_viewer_are_the_rooms_participants() {
     let participants = body["participants"].as_array().unwrap();
     assert_eq!(participants.len(), 2);
     let publisher = participants.iter().find(|p| p["isPublisher"] == true).expect("the WHIP publisher");
-    assert!(publisher["identity"].as_str().unwrap().starts_with("whip-"));
+    // Published with a LiveKit token: listed under the token's identity.
+    assert_eq!(publisher["identity"], "backend");
+    let viewer = participants.iter().find(|p| p["isPublisher"] != true).expect("the WHEP viewer");
+    assert!(viewer["identity"].as_str().unwrap().starts_with("whep-"), "a session without a LiveKit token gets a derived identity");
     // protobuf-JSON leaves out default values, and AUDIO is TrackType 0.
     let kinds: Vec<&str> = publisher["tracks"].as_array().unwrap().iter().map(|t| t["type"].as_str().unwrap_or("AUDIO")).collect();
     assert_eq!(kinds, vec!["AUDIO", "VIDEO"]);

@@ -25,3 +25,4 @@ mod log_secrets;
 mod security;
 mod publish_rights;
 mod livekit;
+mod livekit_rtc;
