@@ -150,8 +150,8 @@ where
     }
 }
 
-pub async fn measure(deps: &Deps, size: Size) -> anyhow::Result<Outcome> {
-    let server = Server::start(Backend::Sqlite, deps).await?;
+pub async fn measure(deps: &Deps, size: Size, backend: Backend) -> anyhow::Result<Outcome> {
+    let server = Server::start(backend, deps).await?;
     let api = Api::new(&server.url);
     let shop = api.shop().await?;
     let (_, variant) = api.product(&shop, "PIN", 2500, 50).await?;
@@ -219,15 +219,21 @@ pub async fn measure(deps: &Deps, size: Size) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-pub async fn run(deps: &Deps, sizes: Vec<Size>) -> anyhow::Result<bool> {
+/// `Backend::Sqlite` runs the in-process broker; `Backend::PostgresRedis` the Redis
+/// broker (every event through Redis and back through the node's subscription).
+pub async fn run(deps: &Deps, sizes: Vec<Size>, backend: Backend) -> anyhow::Result<bool> {
     let updates = sizes.first().map(|s| s.updates).unwrap_or(0);
+    let broker = match backend {
+        Backend::PostgresRedis => "PostgreSQL, Redis broker",
+        _ => "SQLite, in-process broker",
+    };
     let mut table = Table::new(
-        &format!("Hub fan-out: one room, a stock update published at 4/s ({updates} updates), SQLite, in-process broker"),
+        &format!("Hub fan-out: one room, a stock update published at 4/s ({updates} updates), {broker}"),
         &["viewers", "delivered (expected)", "gaps", "p50 (ms)", "p99 (ms)", "max (ms)", "server KiB/conn", "server CPU % (1 core = 100)", "client CPU %"],
     );
     let mut lossless = true;
     for size in sizes {
-        let o = match measure(deps, size).await {
+        let o = match measure(deps, size, backend).await {
             Ok(o) => o,
             Err(e) => {
                 println!("hub fan-out at {} viewers could not run: {e:#}", size.viewers);

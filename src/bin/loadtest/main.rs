@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
-use server::Deps;
+use server::{Backend, Deps};
 
 /// Microseconds since this process's first call: the clock every embedded
 /// timestamp uses (publisher and receiver are both in this process).
@@ -69,6 +69,9 @@ enum Scenario {
         /// Updates to publish (at 4/s).
         #[arg(long)]
         updates: Option<usize>,
+        /// Through the Redis broker (PostgreSQL store) instead of the in-process one.
+        #[arg(long)]
+        redis: bool,
     },
     /// WHEP viewers of one synthetic publisher, stepped.
     Sfu {
@@ -154,12 +157,12 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             flash_sale::run(&deps, size).await
         }
         Scenario::Checkout { buyers } => checkout::run(&deps, checkout::Size { buyers: buyers.unwrap_or(shop.buyers), ..shop }).await,
-        Scenario::Hub { viewers, updates } => {
+        Scenario::Hub { viewers, updates, redis } => {
             let sizes = match viewers {
                 Some(v) => vec![hub::Size { viewers: v, updates: updates.unwrap_or(40) }],
                 None => hub_sizes.into_iter().map(|s| hub::Size { updates: updates.unwrap_or(s.updates), ..s }).collect(),
             };
-            hub::run(&deps, sizes).await
+            hub::run(&deps, sizes, if redis { Backend::PostgresRedis } else { Backend::Sqlite }).await
         }
         Scenario::Sfu { steps, kbps, seconds, callgrind } => {
             if let Some(dir) = callgrind {
@@ -186,7 +189,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Scenario::All => {
             let mut ok = flash_sale::run(&deps, flash).await?;
             ok &= checkout::run(&deps, shop).await?;
-            ok &= hub::run(&deps, hub_sizes).await?;
+            ok &= hub::run(&deps, hub_sizes, Backend::Sqlite).await?;
             let ours = sfu::run(&deps, &plan).await?;
             match janus::run(&plan).await {
                 Ok(Some(theirs)) => ratio(&ours, &theirs),
@@ -198,7 +201,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Scenario::Check { buyers, viewers } => {
             let mut ok = flash_sale::run(&deps, flash_sale::Size { buyers, units: 20, concurrency: 64 }).await?;
-            ok &= hub::run(&deps, vec![hub::Size { viewers, updates: 12 }]).await?;
+            ok &= hub::run(&deps, vec![hub::Size { viewers, updates: 12 }], Backend::Sqlite).await?;
             println!("\ncorrectness: {}", if ok { "no oversell, no lost acknowledgement, no lost hub update" } else { "BROKEN" });
             Ok(ok)
         }
