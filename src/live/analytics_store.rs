@@ -129,23 +129,7 @@ impl Store {
         .bind(to)
         .fetch_all(self.reader())
         .await?;
-        let mut out: Vec<(Millis, CardCounts)> = Vec::new();
-        for r in &rows {
-            let minute: i64 = r.try_get("minute")?;
-            let kind: String = r.try_get("kind")?;
-            let n: i64 = r.try_get("n")?;
-            if out.last().is_none_or(|(m, _)| *m != minute) {
-                out.push((minute, CardCounts::default()));
-            }
-            if let Some((_, c)) = out.last_mut() {
-                match kind.as_str() {
-                    "impression" => c.impressions = n,
-                    "click" => c.clicks = n,
-                    _ => c.cart_adds = n,
-                }
-            }
-        }
-        Ok(out)
+        grouped_card_counts(&rows, |r| r.try_get::<i64, _>("minute"))
     }
 
     /// The room's card reports per product since `from`: (product id, impressions, clicks, cart adds).
@@ -157,23 +141,7 @@ impl Store {
         .bind(from)
         .fetch_all(self.reader())
         .await?;
-        let mut out: Vec<(String, CardCounts)> = Vec::new();
-        for r in &rows {
-            let product: String = r.try_get("product_id")?;
-            let kind: String = r.try_get("kind")?;
-            let n: i64 = r.try_get("n")?;
-            if out.last().is_none_or(|(p, _)| *p != product) {
-                out.push((product.clone(), CardCounts::default()));
-            }
-            if let Some((_, c)) = out.last_mut() {
-                match kind.as_str() {
-                    "impression" => c.impressions = n,
-                    "click" => c.clicks = n,
-                    _ => c.cart_adds = n,
-                }
-            }
-        }
-        Ok(out)
+        grouped_card_counts(&rows, |r| r.try_get::<String, _>("product_id"))
     }
 
     /// Records card reports; a report already made by the same viewer for the
@@ -208,4 +176,25 @@ impl Store {
         let (orders, gmv) = orders.first().map_or((0, 0), |&(_, n, g)| (n, g));
         Ok(Sales { orders, gmv, reservations: reservations.first().map_or(0, |&(_, n)| n), cards: cards.first().map_or_else(CardCounts::default, |&(_, c)| c) })
     }
+}
+
+/// Folds `(key, kind, n)` rows ordered by key into one [`CardCounts`] per key.
+fn grouped_card_counts<K: PartialEq>(rows: &[sqlx::any::AnyRow], key: impl Fn(&sqlx::any::AnyRow) -> Result<K, sqlx::Error>) -> StoreResult<Vec<(K, CardCounts)>> {
+    let mut out: Vec<(K, CardCounts)> = Vec::new();
+    for r in rows {
+        let key = key(r)?;
+        let kind: String = r.try_get("kind")?;
+        let n: i64 = r.try_get("n")?;
+        if out.last().is_none_or(|(k, _)| *k != key) {
+            out.push((key, CardCounts::default()));
+        }
+        if let Some((_, c)) = out.last_mut() {
+            match kind.as_str() {
+                "impression" => c.impressions = n,
+                "click" => c.clicks = n,
+                _ => c.cart_adds = n,
+            }
+        }
+    }
+    Ok(out)
 }

@@ -494,3 +494,28 @@ async fn the_room_service_lists_gets_and_removes_signalled_participants() {
         "the socket closes after the leave"
     );
 }
+
+#[tokio::test]
+async fn a_room_at_its_max_participants_refuses_a_new_identity_with_429_but_lets_a_member_rejoin() {
+    let app = app().await;
+    let creator = AccessToken::with_api_key(KEY, SECRET)
+        .with_identity("ops")
+        .with_grants(VideoGrants { room_create: true, ..Default::default() })
+        .to_jwt()
+        .unwrap();
+    let created = app
+        .client
+        .post(app.url("/twirp/livekit.RoomService/CreateRoom"))
+        .bearer_auth(&creator)
+        .json(&serde_json::json!({"name": "tiny", "maxParticipants": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let (_ann, _) = join(&app, "tiny", "ann").await;
+
+    let refused = open(&app, "/rtc?protocol=18", Some(&join_token("tiny", "bob"))).await.err();
+    assert_eq!(refused, Some(429), "the room holds one participant and ann is in it");
+    let (_ann_again, join) = join(&app, "tiny", "ann").await;
+    assert_eq!(join.participant.map(|p| p.identity).as_deref(), Some("ann"), "ann's rejoin replaces her first connection");
+}

@@ -155,6 +155,9 @@ async fn join(
         Ok(ok) => ok,
         Err(refused) => return refused.into_response(),
     };
+    if let Err(refused) = room_has_space(&state, &room, &grant.identity).await {
+        return refused.into_response();
+    }
     let Ok(ws) = ws else {
         return Refused(
             StatusCode::BAD_REQUEST,
@@ -199,6 +202,29 @@ async fn join(
             .await;
             drop(slot);
         })
+}
+
+/// CreateRoom's `max_participants` (0: no limit): a full room refuses a new
+/// identity before the upgrade, as LiveKit does ("room has exceeded its max
+/// participants"); an identity already in the room may rejoin (it replaces itself).
+async fn room_has_space(state: &AppState, room: &RoomRow, identity: &str) -> Result<(), Refused> {
+    let settings = state
+        .store
+        .livekit_room_settings(&room.id)
+        .await
+        .map_err(|_| Refused(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable".into()))?;
+    if settings.max_participants == 0 {
+        return Ok(());
+    }
+    let signalled = state.livekit_rooms.roster.all(&room.name);
+    if signalled.iter().any(|p| p.identity == identity) {
+        return Ok(());
+    }
+    let media_sessions = state.sfu.sessions(Some(room.id.clone())).await.map(|s| s.len()).unwrap_or(0);
+    if signalled.len() + media_sessions >= settings.max_participants as usize {
+        return Err(Refused(StatusCode::TOO_MANY_REQUESTS, "room has exceeded its max participants".into()));
+    }
+    Ok(())
 }
 
 async fn validate(
