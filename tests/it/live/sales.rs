@@ -13,6 +13,14 @@ async fn reserve(app: &crate::support::TestApp, token: &str, sale: &str, quantit
     post(app, token, &format!("/api/v1/rooms/show/sales/{sale}/reserve"), json!({"quantity": quantity})).await
 }
 
+/// Reserves `quantity` of the sale for `buyer` and checks the reservation out; returns the order id.
+async fn reserved_and_checked_out(app: &crate::support::TestApp, buyer: &str, sale: &Value, quantity: i64) -> String {
+    let ack: Value = reserve(app, buyer, sale["id"].as_str().unwrap(), quantity).await.json().await.unwrap();
+    let path = format!("/api/v1/rooms/show/reservations/{}/checkout", ack["reservation_id"].as_str().unwrap());
+    let order: Value = post(app, buyer, &path, json!({})).await.json().await.unwrap();
+    order["order_id"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn an_immediate_sale_is_announced_with_its_server_deadlines_and_starts() {
     let app = spawn_app().await;
@@ -201,13 +209,8 @@ async fn a_cancelled_sale_order_gives_its_units_back_to_the_sale() {
     let (_, variant) = product(&app, &seller, "TEE-1", 2000, 10).await;
     let sale = immediate_sale(&app, &seller, &variant, 2, 2).await;
     let buyer = buyer(&app, "bea@example.com").await;
-    let ack: Value = reserve(&app, &buyer, sale["id"].as_str().unwrap(), 2).await.json().await.unwrap();
-    let order: Value = post(&app, &buyer, &format!("/api/v1/rooms/show/reservations/{}/checkout", ack["reservation_id"].as_str().unwrap()), json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let res = post(&app, &buyer, &format!("/api/v1/orders/{}/cancel", order["order_id"].as_str().unwrap()), json!({})).await;
+    let order = reserved_and_checked_out(&app, &buyer, &sale, 2).await;
+    let res = post(&app, &buyer, &format!("/api/v1/orders/{order}/cancel"), json!({})).await;
     assert_eq!(res.status(), 200);
     // Released by this call or, if it got there first, by the server's own sweeper (once either way).
     same_store(&app).await.release_abandoned_sale_orders().await.unwrap();
@@ -256,13 +259,8 @@ async fn checking_out_a_reservation_emails_order_placed_with_the_order() {
     let (_, variant) = product(&app, &seller, "TEE-1", 2000, 10).await;
     let sale = immediate_sale(&app, &seller, &variant, 5, 2).await;
     let buyer = buyer(&app, "bea@example.com").await;
-    let ack: Value = reserve(&app, &buyer, sale["id"].as_str().unwrap(), 1).await.json().await.unwrap();
-    let order: Value = post(&app, &buyer, &format!("/api/v1/rooms/show/reservations/{}/checkout", ack["reservation_id"].as_str().unwrap()), json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let emails = same_store(&app).await.order_emails(order["order_id"].as_str().unwrap()).await.unwrap();
+    let order = reserved_and_checked_out(&app, &buyer, &sale, 1).await;
+    let emails = same_store(&app).await.order_emails(&order).await.unwrap();
     let placed: Vec<_> = emails.iter().filter(|e| e.kind == "order_placed").collect();
     assert_eq!(placed.len(), 1, "{emails:?}");
     assert_eq!(placed[0].recipient, "bea@example.com");
