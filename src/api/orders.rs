@@ -253,7 +253,7 @@ async fn pay(state: &AppState, order_id: &str, method: &Payment, wallet: WalletU
 pub(crate) async fn settle_and_return_late_charge(state: &AppState, payment_id: &str, outcome: &ChargeOutcome) -> Result<PaymentRow, ApiError> {
     let payment = state.store.settle_payment(payment_id, outcome).await?;
     if payment.status == "refunded" && payment.refunded_amount < payment.card_amount() {
-        if let Err(e) = crate::commerce::return_late_charges(&state.store, state.commerce.payments.as_ref()).await {
+        if let Err(e) = crate::commerce::return_late_charges(&state.store, state.commerce.payments.as_ref(), Some(payment_id)).await {
             tracing::warn!(error = %e, payment_id, "returning a late charge failed; the sweeper will retry");
         }
         return Ok(state.store.payment_by_id(payment_id).await?.unwrap_or(payment));

@@ -82,12 +82,12 @@ pub async fn resume_pending_refunds(store: &crate::store::Store, provider: &dyn 
 }
 
 /// Gives back, through the provider, every card charge that succeeded after its
-/// order had ended (the order never took the money). Safe to repeat: the
-/// provider refunds once per payment. Returns how many were given back; a
-/// refusal is logged and asked again on the next sweep.
-pub async fn return_late_charges(store: &crate::store::Store, provider: &dyn PaymentProvider) -> CommerceResult<usize> {
+/// order had ended (the order never took the money), or only `only`'s. Safe to
+/// repeat: the provider refunds once per payment. Returns how many were given
+/// back; a refusal is logged and asked again on the next sweep.
+pub async fn return_late_charges(store: &crate::store::Store, provider: &dyn PaymentProvider, only: Option<&str>) -> CommerceResult<usize> {
     let mut returned = 0;
-    for owed in store.late_charges_to_return().await? {
+    for owed in store.late_charges_to_return(only).await? {
         let Some(payment_id) = store::late_charge_payment_id(&owed.refund_id).map(str::to_owned) else { continue };
         if owed.provider != provider.name() {
             continue;
@@ -117,7 +117,7 @@ pub fn spawn_sweeper(store: crate::store::Store, payments: Arc<dyn PaymentProvid
             if let Err(e) = resume_pending_refunds(&store, payments.as_ref(), now - STALE_REFUND_AFTER_MS).await {
                 tracing::warn!(error = %e, "resuming pending refunds failed; will retry");
             }
-            if let Err(e) = return_late_charges(&store, payments.as_ref()).await {
+            if let Err(e) = return_late_charges(&store, payments.as_ref(), None).await {
                 tracing::warn!(error = %e, "returning late charges failed; will retry");
             }
             if let Err(e) = store.fail_abandoned_payments(now - ABANDONED_PAYMENT_AFTER_MS).await {

@@ -210,13 +210,18 @@ impl Store {
     /// Card charges that succeeded after their order had ended (expired or
     /// cancelled while the provider was charging) and are not yet given back:
     /// the order never took the money, so the whole card part is owed.
-    pub async fn late_charges_to_return(&self) -> StoreResult<Vec<PendingRefund>> {
-        let rows = sqlx::query(
+    /// `only`: just that payment's (the request that settled it), else every one owed.
+    pub async fn late_charges_to_return(&self, only: Option<&str>) -> StoreResult<Vec<PendingRefund>> {
+        let sql = format!(
             "SELECT id, provider, provider_ref, amount - wallet_amount AS card_amount, currency FROM payments \
-             WHERE status = 'refunded' AND failure = 'order_no_longer_payable' AND refunded_amount < amount - wallet_amount ORDER BY id LIMIT 100",
-        )
-        .fetch_all(self.reader())
-        .await?;
+             WHERE status = 'refunded' AND failure = 'order_no_longer_payable' AND refunded_amount < amount - wallet_amount{} ORDER BY id LIMIT 100",
+            if only.is_some() { " AND id = $1" } else { "" }
+        );
+        let mut query = sqlx::query(&sql);
+        if let Some(payment_id) = only {
+            query = query.bind(payment_id);
+        }
+        let rows = query.fetch_all(self.reader()).await?;
         rows.iter()
             .map(|r| {
                 Ok(PendingRefund {

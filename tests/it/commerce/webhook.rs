@@ -94,3 +94,19 @@ async fn a_charge_confirmed_after_its_order_was_cancelled_is_given_back_to_the_c
     assert!(paid["amount"].as_i64().unwrap() > 0);
     assert_eq!(paid["card_refunded"], paid["amount"], "the whole charge (goods and shipping) went back to the card through the provider: {paid}");
 }
+
+#[tokio::test]
+async fn the_sweeper_gives_back_a_late_charge_the_request_could_not() {
+    use streamcart::commerce::payments::{ChargeOutcome, TestPaymentProvider};
+    let app = spawn_app().await;
+    let (ann, order, payment) = pending_payment(&app).await;
+    assert_eq!(super::post(&app, &ann, &format!("/api/v1/orders/{order}/cancel"), json!({})).await.status(), 200);
+    // Settled straight in the store, as if the process stopped before asking the provider.
+    let store = super::same_store(&app).await;
+    let settled = store.settle_payment(&payment, &ChargeOutcome::Succeeded { provider_ref: "ch_late".into() }).await.unwrap();
+    assert_eq!((settled.status.as_str(), settled.refunded_amount), ("refunded", 0));
+    assert_eq!(streamcart::commerce::return_late_charges(&store, &TestPaymentProvider, None).await.unwrap(), 1);
+    let paid = &get(&app, &ann, &format!("/api/v1/orders/{order}")).await["payments"][0];
+    assert_eq!(paid["card_refunded"], paid["amount"], "{paid}");
+    assert_eq!(streamcart::commerce::return_late_charges(&store, &TestPaymentProvider, None).await.unwrap(), 0, "given back once");
+}
