@@ -48,6 +48,9 @@ pub struct Settings {
     pub sfu_max_publisher_bitrate_kbps: u32,
     /// Record every publish under `<data_dir>/recordings` (`streamcart.sfu.record`, default false).
     pub sfu_record: bool,
+    /// Threads besides the SFU driver that encrypt and send to WHEP viewers
+    /// (`streamcart.sfu.egress_shards`, default: one fewer than the machine's cores).
+    pub sfu_egress_shards: usize,
     /// Signaling hub limits (queues, heartbeats, session re-checks); defaults only for now.
     pub hub: crate::signaling::hub::ShellConfig,
     /// `None`: order emails go to the log.
@@ -149,6 +152,7 @@ impl Settings {
             sfu_replace_publisher: false,
             sfu_max_publisher_bitrate_kbps: 0,
             sfu_record: false,
+            sfu_egress_shards: std::thread::available_parallelism().map_or(0, |n| n.get() - 1),
             shop: ShopSettings { default_currency: "USD".into(), platform_fee_bps: 500 },
             hub: Default::default(),
             smtp: None,
@@ -371,6 +375,7 @@ struct SfuSection {
     replace_publisher: Option<bool>,
     max_publisher_bitrate_kbps: Option<u32>,
     record: Option<bool>,
+    egress_shards: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -470,6 +475,12 @@ impl FileConfig {
         }
         if let Some(record) = ours.sfu.record {
             s.sfu_record = record;
+        }
+        if let Some(n) = ours.sfu.egress_shards {
+            if n > 64 {
+                return Err(ConfigError::Invalid { field: "streamcart.sfu.egress_shards", message: format!("{n} is too many; at most 64 (one per core beyond the first is plenty)") });
+            }
+            s.sfu_egress_shards = n;
         }
         let auth = ours.auth;
         if let Some(v) = auth.access_token_ttl_secs {

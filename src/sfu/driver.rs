@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::IoSliceMut;
+use std::sync::Arc;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -12,9 +13,9 @@ use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpOffer;
 use str0m::config::DtlsCert;
 use str0m::format::PayloadParams;
-use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Candidate, Event, IceConnectionState, Input, Rtc};
 use tokio::io::Interest;
 use tokio::sync::mpsc;
 
@@ -23,9 +24,14 @@ use super::ice::{self, sdp_attribute};
 use super::room::{FrameIn, PeerId, Room, RoomOutput, StreamEvent};
 use super::{Command, IceRestarted, MediaClock, RoomKey, SessionCreated, SessionInfo, SfuError, TrackSummary};
 
+mod engine;
 mod lifecycle;
-mod timers;
 mod participant;
+mod shard;
+mod timers;
+
+use engine::{Engine, Polled, Step, UdpOut};
+use shard::{Forward, FromShard, Media, ShardLink};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -41,6 +47,8 @@ pub struct SfuSettings {
     pub tcp_port: Option<u16>,
     /// Where publishes are recorded (`record.rs`); `None`: not recorded.
     pub record_dir: Option<std::path::PathBuf>,
+    /// Egress shards: threads besides the driver that encrypt and send to WHEP viewers.
+    pub egress_shards: usize,
 }
 
 impl SfuSettings {
@@ -53,6 +61,7 @@ impl SfuSettings {
             max_publisher_bitrate: Some(u64::from(settings.sfu_max_publisher_bitrate_kbps) * 1000).filter(|bps| *bps > 0),
             tcp_port: Some(settings.rtc_tcp_port),
             record_dir: settings.sfu_record.then(|| settings.data_dir.join("recordings")),
+            egress_shards: settings.sfu_egress_shards,
         }
     }
 }
@@ -68,9 +77,15 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store, hub: crate::signa
     let std_socket = std::net::UdpSocket::bind((settings.bind, settings.udp_port))
         .with_context(|| format!("cannot bind the WebRTC UDP port {}:{}", settings.bind, settings.udp_port))?;
     std_socket.set_nonblocking(true)?;
-    let udp = quinn_udp::UdpSocketState::new((&std_socket).into())?;
+    let udp = Arc::new(quinn_udp::UdpSocketState::new((&std_socket).into())?);
     let _ = udp.set_send_buffer_size((&std_socket).into(), 4 << 20);
     let _ = udp.set_recv_buffer_size((&std_socket).into(), 4 << 20);
+    let out = UdpOut::new(&std_socket, udp.clone())?;
+    let (from_shards_tx, from_shards) = mpsc::unbounded_channel();
+    let shards = (1..=settings.egress_shards)
+        .map(|index| shard::spawn(index, UdpOut::new(&std_socket, udp.clone())?, from_shards_tx.clone()))
+        .collect::<anyhow::Result<Vec<ShardLink>>>()
+        .context("cannot start the SFU's egress shards")?;
     let socket = tokio::net::UdpSocket::from_std(std_socket)?;
     let local_addr = socket.local_addr()?;
     let candidates = super::net::host_candidate_addrs(settings.bind, local_addr.port());
@@ -99,10 +114,13 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store, hub: crate::signa
         },
         None => None,
     };
-    tracing::info!(%local_addr, ?tcp_port, ?candidates, "SFU listening");
+    tracing::info!(%local_addr, ?tcp_port, ?candidates, egress_shards = shards.len(), "SFU listening");
     let driver = Driver {
         socket,
         udp,
+        out,
+        shards,
+        parked: HashMap::new(),
         port: local_addr.port(),
         max_viewers: settings.max_viewers_per_room,
         replace_publisher: settings.replace_publisher,
@@ -125,7 +143,7 @@ pub(super) async fn spawn(settings: SfuSettings, store: Store, hub: crate::signa
         hot: HotPath::default(),
         participants: Default::default(),
     };
-    tokio::spawn(driver.run(command_rx, tcp_events));
+    tokio::spawn(driver.run(command_rx, tcp_events, from_shards));
     Ok((commands, local_addr, candidates))
 }
 
@@ -149,7 +167,7 @@ struct Peer {
     room_id: String,
     room_name: String,
     role: Role,
-    rtc: Rtc,
+    rtc: Engine,
     created: Instant,
     connected: bool,
     joined: bool,
@@ -190,7 +208,12 @@ struct RoomSlot {
 
 struct Driver {
     socket: tokio::net::UdpSocket,
-    udp: quinn_udp::UdpSocketState,
+    udp: Arc<quinn_udp::UdpSocketState>,
+    out: UdpOut,
+    /// Egress shards holding some WHEP viewers' engines (`shard.rs`).
+    shards: Vec<ShardLink>,
+    /// Commands waiting for a sharded peer's engine to come back to the driver.
+    parked: HashMap<PeerId, Vec<Command>>,
     port: u16,
     next_stall_check: Instant,
     max_viewers: usize,
@@ -226,18 +249,16 @@ struct HotPath {
     due: Vec<(PeerId, Instant)>,
     queue: Vec<PeerId>,
     outputs: Vec<RoomOutput>,
+    /// Per shard, the viewers the frame being applied goes to there.
+    sharded: Vec<Vec<Forward>>,
     /// A peer may have died (disconnected, failed, or a command ran): reap before sleeping.
     reap: bool,
     /// Frames written to viewers since the counter was last published.
     forwarded: u64,
 }
 
-/// How many times one drain hands a peer an already-due timeout (str0m's pacer asks
-/// for one after every packet) before leaving the rest to the next wake-up.
-const IMMEDIATE_TIMEOUTS: usize = 64;
-
 impl Driver {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut tcp_events: mpsc::Receiver<super::tcp::TcpEvent>) {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut tcp_events: mpsc::Receiver<super::tcp::TcpEvent>, mut from_shards: mpsc::UnboundedReceiver<FromShard>) {
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
@@ -257,6 +278,7 @@ impl Driver {
                     self.on_tcp(event);
                     self.hot.reap = true;
                 }
+                Some(message) = from_shards.recv() => self.on_shard(message),
                 _ = tokio::time::sleep_until(deadline.into()) => {}
             }
             self.handle_timeouts(Instant::now());
@@ -279,6 +301,10 @@ impl Driver {
     // ---- commands from the HTTP edge ----
 
     fn handle_command(&mut self, command: Command) {
+        if let Some(id) = self.needs_engine_back(&command) {
+            self.recall(id, command);
+            return;
+        }
         match command {
             Command::Publish { room, offer, reply } => {
                 let _ = reply.send(self.publish(room, &offer));
@@ -377,7 +403,8 @@ impl Driver {
         let rtc = codecs::room_config(&self.cert, &slot.codecs).enable_bwe(bwe).build(Instant::now());
         let (id, created) = self.open_session(rtc, &room, Role::Viewer, offer_sdp)?;
         self.drain(id);
-        tracing::info!(room = room.name, session = created.session.get(..8).unwrap_or_default(), "viewer joined");
+        let shard = self.place_viewer(id);
+        tracing::info!(room = room.name, session = created.session.get(..8).unwrap_or_default(), shard, "viewer joined");
         Ok(created)
     }
 
@@ -411,7 +438,7 @@ impl Driver {
                 room_id: room.id.clone(),
                 room_name: room.name.clone(),
                 role,
-                rtc,
+                rtc: Engine::here(rtc),
                 created: now,
                 connected: false,
                 joined: false,
@@ -453,9 +480,9 @@ impl Driver {
             Some((ufrag, pwd)) if peer.remote_ufrag.as_deref() != Some(ufrag.as_str()) => Some(self.ice_restart(id, &ufrag, &pwd)?),
             _ => None,
         };
-        if let Some(peer) = self.peers.get_mut(&id) {
+        if let Some(rtc) = self.peers.get_mut(&id).and_then(|p| p.rtc.local()) {
             for candidate in fragment.candidates {
-                peer.rtc.add_remote_candidate(candidate);
+                rtc.add_remote_candidate(candidate);
             }
         }
         self.drain(id);
@@ -507,21 +534,32 @@ impl Driver {
         // Garbage that is not STUN, DTLS, RTP or RTCP is dropped here.
         let Ok(receive) = Receive::new(proto, source, destination, bytes) else { return };
         let input = Input::Receive(now, receive);
-        let known = self.by_source.get(&source).copied().filter(|id| self.peers.get(id).is_some_and(|p| p.rtc.accepts(&input)));
-        let id = match known {
-            Some(id) => id,
-            None => match self.peers.iter().find(|(_, p)| p.rtc.is_alive() && p.rtc.accepts(&input)) {
+        let known = self.by_source.get(&source).and_then(|id| Some((*id, self.peers.get(id)?)));
+        if let Some((id, link)) = known.and_then(|(id, p)| Some((id, p.rtc.shard()?))) {
+            link.media(Media::Packet { peer: Some(id), proto, source, destination, bytes: bytes.to_vec(), at: now });
+            return;
+        }
+        let accepts = |p: &Peer| p.rtc.local_ref().is_some_and(|rtc| rtc.is_alive() && rtc.accepts(&input));
+        let id = match known.filter(|(_, p)| accepts(p)) {
+            Some((id, _)) => id,
+            None => match self.peers.iter().find(|(_, p)| accepts(p)) {
                 Some((id, _)) => {
                     self.by_source.insert(source, *id);
                     *id
                 }
-                None => return,
+                None => {
+                    // Not one of ours: perhaps a sharded viewer's first packet (it claims its source).
+                    for link in &self.shards {
+                        link.media(Media::Packet { peer: None, proto, source, destination, bytes: bytes.to_vec(), at: now });
+                    }
+                    return;
+                }
             },
         };
-        if let Some(peer) = self.peers.get_mut(&id) {
-            if let Err(e) = peer.rtc.handle_input(input) {
-                tracing::debug!(session = peer.short(), error = %e, "peer input failed; disconnecting it");
-                peer.rtc.disconnect();
+        if let Some(rtc) = self.peers.get_mut(&id).and_then(|p| p.rtc.local()) {
+            if let Err(e) = rtc.handle_input(input) {
+                tracing::debug!(error = %e, "peer input failed; disconnecting it");
+                rtc.disconnect();
             }
         }
         self.drain(id);
@@ -550,11 +588,8 @@ impl Driver {
         let mut due = std::mem::take(&mut self.hot.due);
         self.hot.timers.take_due(now, &mut due);
         for (id, _) in due.drain(..) {
-            if let Some(peer) = self.peers.get_mut(&id) {
-                if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
-                    tracing::debug!(session = peer.short(), error = %e, "peer timeout failed; disconnecting it");
-                    peer.rtc.disconnect();
-                }
+            if let Some(rtc) = self.peers.get_mut(&id).and_then(|p| p.rtc.local()) {
+                engine::on_timeout(rtc, now);
             }
             self.drain(id);
         }
@@ -644,54 +679,20 @@ impl Driver {
         queue.push(first);
         while let Some(id) = queue.pop() {
             let mut immediate = 0;
-            for _ in 0..100_000 {
+            loop {
                 let Some(peer) = self.peers.get_mut(&id) else { break };
-                if !peer.rtc.is_alive() {
-                    self.hot.reap = true;
-                    break;
-                }
-                match peer.rtc.poll_output() {
-                    Ok(Output::Timeout(t)) => {
-                        // Already due (the pacer asks for one after each packet it releases):
-                        // hand it over now instead of waking up again for it.
-                        let now = Instant::now();
-                        if t <= now && immediate < IMMEDIATE_TIMEOUTS {
-                            immediate += 1;
-                            if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
-                                tracing::debug!(session = peer.short(), error = %e, "peer timeout failed; disconnecting it");
-                                peer.rtc.disconnect();
-                            }
-                            continue;
-                        }
-                        self.hot.timers.reschedule(id, Some(peer.timeout), t);
-                        peer.timeout = t;
-                        break;
+                let Some(rtc) = peer.rtc.local() else { break };
+                let tcp_conns = &self.tcp_conns;
+                let tcp = |destination, contents: &[u8]| {
+                    if !tcp_conns.get(&destination).is_some_and(|out| out.try_send(contents.to_vec()).is_ok()) {
+                        metrics::counter!("sfu_tcp_send_dropped_total").increment(1);
                     }
-                    Ok(Output::Transmit(t)) if t.proto != Protocol::Udp => {
-                        let sent = self.tcp_conns.get(&t.destination).is_some_and(|out| out.try_send(t.contents.to_vec()).is_ok());
-                        if !sent {
-                            metrics::counter!("sfu_tcp_send_dropped_total").increment(1);
-                        }
-                    }
-                    Ok(Output::Transmit(t)) => {
-                        // One send per datagram: str0m paces each viewer's packets, so
-                        // consecutive ones to one address are too rare for GSO batching
-                        // to pay (measured: docs/BENCHMARKS.md, SFU).
-                        let transmit = quinn_udp::Transmit {
-                            destination: t.destination,
-                            ecn: None,
-                            contents: &t.contents,
-                            segment_size: None,
-                            src_ip: Some(t.source.ip()),
-                        };
-                        if self.udp.try_send((&self.socket).into(), &transmit).is_err() {
-                            metrics::counter!("sfu_udp_send_dropped_total").increment(1);
-                        }
-                    }
-                    Ok(Output::Event(event)) => self.on_event(id, event, &mut outputs, &mut queue),
-                    Err(e) => {
-                        tracing::debug!(session = peer.short(), error = %e, "peer failed; disconnecting it");
-                        peer.rtc.disconnect();
+                };
+                let polled = Polled { id, rtc, timeout: &mut peer.timeout, immediate: &mut immediate };
+                match engine::step(polled, &mut self.hot.timers, &self.out, tcp) {
+                    Step::Event(event) => self.on_event(id, event, &mut outputs, &mut queue),
+                    Step::Waiting => break,
+                    Step::Dead => {
                         self.hot.reap = true;
                         break;
                     }
@@ -776,18 +777,27 @@ impl Driver {
         *outputs = pending;
     }
 
-    /// Carries out a room's decisions: frames to viewers, keyframe requests to the publisher.
+    /// Carries out a room's decisions: frames to viewers (here, or through their
+    /// shards, one message per shard), keyframe requests to the publisher.
     fn apply(&mut self, outputs: &[RoomOutput], publisher: Option<PeerId>, data: Option<&MediaData>, queue: &mut Vec<PeerId>) {
+        let mut frame: Option<Arc<shard::Frame>> = None;
+        let mut sharded = std::mem::take(&mut self.hot.sharded);
+        sharded.resize_with(self.shards.len(), Vec::new);
         for output in outputs {
             match output {
                 RoomOutput::Forward { viewer, mid, time } => {
                     let (Some(data), Some(peer)) = (data, self.peers.get_mut(viewer)) else { continue };
-                    let Some(writer) = peer.rtc.writer(*mid) else { continue };
-                    let Some(pt) = writer.match_params(data.params) else { continue };
-                    let time = MediaTime::new(*time, data.time.frequency());
-                    match writer.write(pt, data.network_time, time, data.data.clone()) {
-                        Ok(()) => self.hot.forwarded += 1,
-                        Err(e) => tracing::debug!(error = %e, "write to viewer failed"),
+                    let frame = frame.get_or_insert_with(|| Arc::new(shard::Frame { params: data.params, network_time: data.network_time, frequency: data.time.frequency(), data: data.data.clone() }));
+                    let forward = Forward { viewer: *viewer, mid: *mid, time: *time };
+                    if let Some(link) = peer.rtc.shard() {
+                        if let Some(batch) = sharded.get_mut(link.index - 1) {
+                            batch.push(forward);
+                        }
+                        continue;
+                    }
+                    let Some(rtc) = peer.rtc.local() else { continue };
+                    if shard::write_frame(rtc, forward, frame) {
+                        self.hot.forwarded += 1;
                     }
                     // One output per viewer track: a viewer drained twice costs one poll, so
                     // no O(viewers) search of the queue per frame.
@@ -797,8 +807,8 @@ impl Driver {
                 }
                 RoomOutput::RequestKeyframe { mid, layer } => {
                     let Some(publisher) = publisher else { continue };
-                    let Some(peer) = self.peers.get_mut(&publisher) else { continue };
-                    if let Some(mut writer) = peer.rtc.writer(*mid) {
+                    let Some(rtc) = self.peers.get_mut(&publisher).and_then(|p| p.rtc.local()) else { continue };
+                    if let Some(mut writer) = rtc.writer(*mid) {
                         let _ = writer.request_keyframe(*layer, KeyframeRequestKind::Pli);
                     }
                     if !queue.contains(&publisher) {
@@ -807,6 +817,14 @@ impl Driver {
                 }
             }
         }
+        if let Some(frame) = frame {
+            for (link, batch) in self.shards.iter().zip(sharded.iter_mut()) {
+                if !batch.is_empty() {
+                    link.media(Media::Frame(frame.clone(), std::mem::take(batch)));
+                }
+            }
+        }
+        self.hot.sharded = sharded;
     }
 }
 
@@ -852,7 +870,7 @@ impl Driver {
         if muted {
             slot.muted.insert(mid);
         } else if slot.muted.remove(&mid) {
-            if let Some(mut writer) = peer.rtc.writer(mid) {
+            if let Some(mut writer) = peer.rtc.local().and_then(|rtc| rtc.writer(mid)) {
                 let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
             }
             self.drain(publisher);

@@ -243,3 +243,56 @@ async fn with_recording_on_a_publish_is_written_as_ivf_video_and_ogg_opus_audio(
     assert!(opus.windows(8).any(|w| w == b"OpusHead"));
     assert!(opus.windows(8).filter(|w| *w == b"recorded").count() >= 10, "audio packets as published");
 }
+
+fn count(frames: &[Received], kind: MediaKind) -> usize {
+    frames.iter().filter(|f| f.kind == kind).count()
+}
+
+#[tokio::test]
+async fn viewers_on_every_egress_shard_get_the_stream_and_end_with_the_publisher() {
+    let app = spawn_app_with(|s| s.sfu_egress_shards = 2).await;
+    let (token, _) = room(&app, "spring", "public").await;
+    let publisher = connect(&app, "/whip/spring", Some(&token), true, b"spring").await;
+    // Each goes to the least loaded engine: the driver, shard 1, shard 2, the driver again.
+    let mut viewers = Vec::new();
+    for _ in 0..4 {
+        viewers.push(connect(&app, "/whep/spring", None, false, b"").await);
+    }
+    for (i, viewer) in viewers.iter_mut().enumerate() {
+        let frames = receive(viewer, 10, 10).await;
+        assert!(count(&frames, MediaKind::Audio) >= 10, "viewer {i} hears the publisher");
+        assert!(count(&frames, MediaKind::Video) >= 10, "viewer {i} sees the publisher");
+        assert!(frames.iter().find(|f| f.kind == MediaKind::Video).is_some_and(|f| f.keyframe), "viewer {i} starts on a keyframe");
+        assert!(frames.iter().all(|f| has_tag(f, b"spring")), "viewer {i} gets this room's media only");
+    }
+    assert_eq!(app.client.delete(app.url(&publisher.location)).send().await.unwrap().status(), 200);
+    for (i, viewer) in viewers.iter().enumerate() {
+        let res = app.client.delete(app.url(&viewer.location)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "viewer {i}'s session ended with the stream");
+    }
+}
+
+#[tokio::test]
+async fn a_viewer_on_an_egress_shard_that_moves_address_and_restarts_ice_keeps_watching() {
+    let app = spawn_app_with(|s| s.sfu_egress_shards = 1).await;
+    let (token, _) = room(&app, "spring", "public").await;
+    let _publisher = connect(&app, "/whip/spring", Some(&token), true, b"spring").await;
+    let mut on_driver = connect(&app, "/whep/spring", None, false, b"").await;
+    let mut on_shard = connect(&app, "/whep/spring", None, false, b"").await;
+    receive(&mut on_shard, 5, 5).await;
+
+    let fragment = on_shard.start_ice_restart().await;
+    let res = patch(&app, &on_shard.location, "*", &fragment).await;
+    assert_eq!(res.status(), 200, "the restart is answered");
+    let body = res.text().await.unwrap();
+    assert_ne!(attribute(&body, "ice-ufrag"), attribute(&on_shard.answer, "ice-ufrag"), "with new credentials");
+    on_shard.finish_ice_restart(&body);
+
+    // Its old socket is closed: these frames came over the restarted path.
+    while on_shard.frames.try_recv().is_ok() {}
+    let after = receive(&mut on_shard, 10, 30).await;
+    assert!(count(&after, MediaKind::Video) >= 30, "video flows again after the restart");
+    assert!(count(&after, MediaKind::Audio) >= 10, "and audio");
+    let other = receive(&mut on_driver, 10, 10).await;
+    assert!(count(&other, MediaKind::Video) >= 10, "the other viewer never noticed");
+}

@@ -43,7 +43,8 @@ impl Driver {
         let peer = self.peers.get_mut(&id).ok_or(SfuError::UnknownSession)?;
         let offer_sdp = ice::with_credentials(&peer.offer_sdp, ufrag, pwd);
         let offer = SdpOffer::from_sdp_string(&offer_sdp).map_err(|e| SfuError::InvalidSdp(format!("the ICE credentials could not be used: {e}")))?;
-        let answer = peer.rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::InvalidSdp(format!("the ICE restart was refused: {e}")))?;
+        let rtc = peer.rtc.local().ok_or(SfuError::UnknownSession)?;
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SfuError::InvalidSdp(format!("the ICE restart was refused: {e}")))?;
         let fragment = ice::restart_answer_fragment(&answer.to_sdp_string())
             .ok_or_else(|| SfuError::InvalidSdp("the ICE restart produced no credentials".into()))?;
         peer.offer_sdp = offer_sdp;
@@ -75,7 +76,8 @@ impl Driver {
                 continue;
             }
             for (mid, layer) in slot.core.video_layers() {
-                if let Some(stream) = peer.rtc.direct_api().stream_rx_by_mid(mid, layer) {
+                let Some(rtc) = peer.rtc.local() else { continue };
+                if let Some(stream) = rtc.direct_api().stream_rx_by_mid(mid, layer) {
                     stream.request_remb(str0m::bwe::Bitrate::bps(cap));
                 }
             }

@@ -14,7 +14,7 @@ use str0m::media::{Direction, MediaKind, Mid};
 use str0m::{Candidate, Event, Rtc};
 use tokio::sync::mpsc;
 
-use super::{codec_error, codecs, lifecycle, Driver, Peer, Role, RoomSlot};
+use super::{codec_error, codecs, lifecycle, Driver, Engine, Peer, Role, RoomSlot};
 use crate::sfu::participant::{
     DownTrackSpec, ParticipantEvent, ParticipantId, ParticipantOp, ParticipantReply,
     PublisherAnswer,
@@ -141,8 +141,8 @@ impl Driver {
                 let candidate =
                     Candidate::from_sdp_string(candidate.trim().trim_start_matches("a="))
                         .map_err(|e| SfuError::InvalidSdp(format!("bad ICE candidate: {e}")))?;
-                if let Some(peer) = peer_id.and_then(|p| self.peers.get_mut(&p)) {
-                    peer.rtc.add_remote_candidate(candidate);
+                if let Some(rtc) = peer_id.and_then(|p| self.peers.get_mut(&p)).and_then(|p| p.rtc.local()) {
+                    rtc.add_remote_candidate(candidate);
                 }
                 if let Some(peer_id) = peer_id {
                     self.drain(peer_id);
@@ -171,7 +171,7 @@ impl Driver {
                     return Ok(ParticipantReply::Done);
                 };
                 if let (Some(cid), Some(peer)) = (channel, self.peers.get_mut(&peer_id)) {
-                    if let Some(mut ch) = peer.rtc.channel(cid) {
+                    if let Some(mut ch) = peer.rtc.local().and_then(|rtc| rtc.channel(cid)) {
                         if let Err(e) = ch.write(true, &bytes) {
                             tracing::debug!(error = %e, "data channel write failed");
                         }
@@ -332,8 +332,9 @@ impl Driver {
                 let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| {
                     SfuError::InvalidSdp(format!("the SDP offer could not be parsed: {e}"))
                 })?;
+                let rtc = peer.rtc.local().ok_or(SfuError::UnknownSession)?;
                 let answer =
-                    peer.rtc.sdp_api().accept_offer(offer).map_err(|e| {
+                    rtc.sdp_api().accept_offer(offer).map_err(|e| {
                         SfuError::InvalidSdp(format!("the SDP offer was refused: {e}"))
                     })?;
                 peer.offer_sdp = sdp.to_string();
@@ -366,8 +367,9 @@ impl Driver {
         let media: Vec<(Mid, MediaKind)> = self
             .peers
             .get(&peer_id)
-            .map(|peer| {
-                codecs::negotiated_media(&peer.rtc, sdp)
+            .and_then(|peer| peer.rtc.local_ref())
+            .map(|rtc| {
+                codecs::negotiated_media(rtc, sdp)
                     .into_iter()
                     .filter(|(_, _, dir)| matches!(dir, Direction::RecvOnly | Direction::SendRecv))
                     .map(|(mid, kind, _)| (mid, kind))
@@ -499,7 +501,7 @@ impl Driver {
                         room_id: room.id.clone(),
                         room_name: room.name.clone(),
                         role: Role::Viewer,
-                        rtc,
+                        rtc: Engine::here(rtc),
                         created: now,
                         connected: false,
                         joined: false,
@@ -527,7 +529,7 @@ impl Driver {
             .peers
             .get_mut(&peer_id)
             .ok_or(SfuError::UnknownSession)?;
-        let mut api = peer.rtc.sdp_api();
+        let mut api = peer.rtc.local().ok_or(SfuError::UnknownSession)?.sdp_api();
         let mut added = Vec::new();
         for spec in new {
             let kind = if spec.kind == "audio" {
@@ -572,6 +574,8 @@ impl Driver {
             .get_mut(&peer_id)
             .ok_or(SfuError::UnknownSession)?;
         peer.rtc
+            .local()
+            .ok_or(SfuError::UnknownSession)?
             .sdp_api()
             .accept_answer(pending, answer)
             .map_err(|e| SfuError::InvalidSdp(format!("the SDP answer was refused: {e}")))?;

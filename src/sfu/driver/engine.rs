@@ -1,0 +1,164 @@
+//! Where a peer's str0m `Rtc` lives (on the driver, or on an egress shard), the
+//! one UDP socket's send side, and the poll step the driver and the shards share:
+//! run the engine until it has an event for its owner or waits on a future timeout.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use str0m::net::Protocol;
+use str0m::{Event, Input, Output, Rtc};
+
+use super::shard::{Control, ShardLink};
+use super::timers::Timers;
+use crate::sfu::room::PeerId;
+
+/// A peer's engine: here, on the driver, or handed to an egress shard, where the
+/// driver knows only whether it is still alive.
+pub(super) enum Engine {
+    Here(Box<Rtc>),
+    Sharded { id: PeerId, link: ShardLink, alive: bool },
+}
+
+impl Engine {
+    pub fn here(rtc: Rtc) -> Engine {
+        Engine::Here(Box::new(rtc))
+    }
+
+    pub fn is_alive(&self) -> bool {
+        match self {
+            Engine::Here(rtc) => rtc.is_alive(),
+            Engine::Sharded { alive, .. } => *alive,
+        }
+    }
+
+    /// Ends the peer: at once here, by a message to its shard otherwise.
+    pub fn disconnect(&mut self) {
+        match self {
+            Engine::Here(rtc) => rtc.disconnect(),
+            Engine::Sharded { id, link, alive } => {
+                if std::mem::take(alive) {
+                    link.control(Control::Disconnect(*id));
+                }
+            }
+        }
+    }
+
+    /// The `Rtc` when it is on the driver (participants' peers and publishers always are).
+    pub fn local(&mut self) -> Option<&mut Rtc> {
+        match self {
+            Engine::Here(rtc) => Some(&mut **rtc),
+            Engine::Sharded { .. } => None,
+        }
+    }
+
+    pub fn local_ref(&self) -> Option<&Rtc> {
+        match self {
+            Engine::Here(rtc) => Some(&**rtc),
+            Engine::Sharded { .. } => None,
+        }
+    }
+
+    pub fn shard(&self) -> Option<&ShardLink> {
+        match self {
+            Engine::Sharded { link, alive: true, .. } => Some(link),
+            _ => None,
+        }
+    }
+}
+
+/// The send side of the one UDP socket (a duplicate of its descriptor, so the driver
+/// and every shard send from the same address and port).
+pub(super) struct UdpOut {
+    socket: std::net::UdpSocket,
+    state: Arc<quinn_udp::UdpSocketState>,
+}
+
+impl UdpOut {
+    pub fn new(socket: &std::net::UdpSocket, state: Arc<quinn_udp::UdpSocketState>) -> std::io::Result<UdpOut> {
+        Ok(UdpOut { socket: socket.try_clone()?, state })
+    }
+
+    /// One datagram; dropped (and counted) when the socket buffer is full.
+    pub fn send(&self, destination: SocketAddr, source: SocketAddr, contents: &[u8]) {
+        let transmit = quinn_udp::Transmit { destination, ecn: None, contents, segment_size: None, src_ip: Some(source.ip()) };
+        if self.state.try_send((&self.socket).into(), &transmit).is_err() {
+            metrics::counter!("sfu_udp_send_dropped_total").increment(1);
+        }
+    }
+}
+
+/// How many times one drain hands a peer an already-due timeout (str0m's pacer asks
+/// for one after every packet) before leaving the rest to the next wake-up.
+const IMMEDIATE_TIMEOUTS: usize = 64;
+
+/// What one peer's engine has for its owner.
+pub(super) enum Step {
+    Event(Event),
+    /// It waits on a timeout in the future, now filed in the timers.
+    Waiting,
+    /// It is no longer alive (or just failed and was disconnected).
+    Dead,
+}
+
+/// One peer being polled: its id, engine, filed timeout and how many due timeouts
+/// this drain already handed it.
+pub(super) struct Polled<'a> {
+    pub id: PeerId,
+    pub rtc: &'a mut Rtc,
+    pub timeout: &'a mut Instant,
+    pub immediate: &'a mut usize,
+}
+
+/// Polls the engine until it has an event, waits, or dies. UDP transmits go out
+/// through `udp`; others (ICE-TCP) to `tcp`.
+pub(super) fn step(peer: Polled<'_>, timers: &mut Timers, udp: &UdpOut, mut tcp: impl FnMut(SocketAddr, &[u8])) -> Step {
+    let Polled { id, rtc, timeout, immediate } = peer;
+    for _ in 0..100_000 {
+        if !rtc.is_alive() {
+            return Step::Dead;
+        }
+        match rtc.poll_output() {
+            Ok(Output::Timeout(t)) => {
+                // Already due (the pacer asks for one after each packet it releases):
+                // hand it over now instead of waking up again for it.
+                let now = Instant::now();
+                if t <= now && *immediate < IMMEDIATE_TIMEOUTS {
+                    *immediate += 1;
+                    if let Err(e) = rtc.handle_input(Input::Timeout(now)) {
+                        tracing::debug!(error = %e, "peer timeout failed; disconnecting it");
+                        rtc.disconnect();
+                    }
+                    continue;
+                }
+                timers.reschedule(id, Some(*timeout), t);
+                *timeout = t;
+                return Step::Waiting;
+            }
+            Ok(Output::Transmit(t)) if t.proto != Protocol::Udp => tcp(t.destination, &t.contents),
+            // One send per datagram: str0m paces each viewer's packets, so consecutive
+            // ones to one address are too rare for GSO batching to pay (measured:
+            // docs/BENCHMARKS.md, SFU).
+            Ok(Output::Transmit(t)) => udp.send(t.destination, t.source, &t.contents),
+            Ok(Output::Event(event)) => return Step::Event(event),
+            Err(e) => {
+                tracing::debug!(error = %e, "peer failed; disconnecting it");
+                rtc.disconnect();
+                return Step::Dead;
+            }
+        }
+    }
+    // Still busy after that many outputs: come back to it at the next wake-up.
+    let now = Instant::now();
+    timers.reschedule(id, Some(*timeout), now);
+    *timeout = now;
+    Step::Waiting
+}
+
+/// Hands a due timeout to the engine; an engine that fails on it is disconnected.
+pub(super) fn on_timeout(rtc: &mut Rtc, now: Instant) {
+    if let Err(e) = rtc.handle_input(Input::Timeout(now)) {
+        tracing::debug!(error = %e, "peer timeout failed; disconnecting it");
+        rtc.disconnect();
+    }
+}
