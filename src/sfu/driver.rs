@@ -689,7 +689,7 @@ impl Driver {
                     }
                 };
                 let polled = Polled { id, rtc, timeout: &mut peer.timeout, immediate: &mut immediate };
-                match engine::step(polled, &mut self.hot.timers, &self.out, tcp) {
+                match engine::step(polled, &mut self.hot.timers, &mut self.out, tcp) {
                     Step::Event(event) => self.on_event(id, event, &mut outputs, &mut queue),
                     Step::Waiting => break,
                     Step::Dead => {

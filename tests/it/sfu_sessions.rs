@@ -279,7 +279,7 @@ async fn a_viewer_on_an_egress_shard_that_moves_address_and_restarts_ice_keeps_w
     let _publisher = connect(&app, "/whip/spring", Some(&token), true, b"spring").await;
     let mut on_driver = connect(&app, "/whep/spring", None, false, b"").await;
     let mut on_shard = connect(&app, "/whep/spring", None, false, b"").await;
-    receive(&mut on_shard, 5, 5).await;
+    assert!(count(&receive(&mut on_shard, 5, 5).await, MediaKind::Video) >= 5, "it watches from its shard");
 
     let fragment = on_shard.start_ice_restart().await;
     let res = patch(&app, &on_shard.location, "*", &fragment).await;

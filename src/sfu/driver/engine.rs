@@ -2,7 +2,7 @@
 //! one UDP socket's send side, and the poll step the driver and the shards share:
 //! run the engine until it has an event for its owner or waits on a future timeout.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -69,22 +69,59 @@ impl Engine {
 
 /// The send side of the one UDP socket (a duplicate of its descriptor, so the driver
 /// and every shard send from the same address and port).
+///
+/// Consecutive datagrams to one address (a frame's packets to one viewer: str0m does
+/// not pace viewers without bandwidth estimation) leave in one UDP GSO send: the
+/// kernel is crossed once per frame instead of once per packet. The caller flushes
+/// whenever it stops polling an engine.
 pub(super) struct UdpOut {
     socket: std::net::UdpSocket,
     state: Arc<quinn_udp::UdpSocketState>,
+    batch: Vec<u8>,
+    route: Option<(SocketAddr, IpAddr)>,
+    segment: usize,
+    segments: usize,
 }
+
+/// Most bytes in one GSO send (the kernel's limit is 64 KiB).
+const MAX_BATCH_BYTES: usize = 60_000;
 
 impl UdpOut {
     pub fn new(socket: &std::net::UdpSocket, state: Arc<quinn_udp::UdpSocketState>) -> std::io::Result<UdpOut> {
-        Ok(UdpOut { socket: socket.try_clone()?, state })
+        Ok(UdpOut { socket: socket.try_clone()?, state, batch: Vec::with_capacity(MAX_BATCH_BYTES), route: None, segment: 0, segments: 0 })
     }
 
-    /// One datagram; dropped (and counted) when the socket buffer is full.
-    pub fn send(&self, destination: SocketAddr, source: SocketAddr, contents: &[u8]) {
-        let transmit = quinn_udp::Transmit { destination, ecn: None, contents, segment_size: None, src_ip: Some(source.ip()) };
-        if self.state.try_send((&self.socket).into(), &transmit).is_err() {
-            metrics::counter!("sfu_udp_send_dropped_total").increment(1);
+    /// Queues one datagram; it goes out with the datagrams to the same address right
+    /// after it, or alone.
+    pub fn send(&mut self, destination: SocketAddr, source: SocketAddr, contents: &[u8]) {
+        let route = (destination, source.ip());
+        let max_segments = self.state.max_gso_segments();
+        // GSO cuts the buffer into equal segments; only the last may be shorter.
+        let joins = self.route == Some(route) && contents.len() <= self.segment && self.segments < max_segments && self.batch.len() + contents.len() <= MAX_BATCH_BYTES;
+        if !joins {
+            self.flush();
         }
+        if self.segments == 0 {
+            self.route = Some(route);
+            self.segment = contents.len();
+        }
+        self.batch.extend_from_slice(contents);
+        self.segments += 1;
+        if contents.len() < self.segment || max_segments <= 1 {
+            self.flush();
+        }
+    }
+
+    /// Sends what is queued; dropped (and counted) when the socket buffer is full.
+    pub fn flush(&mut self) {
+        let Some((destination, src_ip)) = self.route.take() else { return };
+        let segment_size = (self.segments > 1).then_some(self.segment);
+        let transmit = quinn_udp::Transmit { destination, ecn: None, contents: &self.batch, segment_size, src_ip: Some(src_ip) };
+        if self.state.try_send((&self.socket).into(), &transmit).is_err() {
+            metrics::counter!("sfu_udp_send_dropped_total").increment(self.segments as u64);
+        }
+        self.batch.clear();
+        self.segments = 0;
     }
 }
 
@@ -112,7 +149,13 @@ pub(super) struct Polled<'a> {
 
 /// Polls the engine until it has an event, waits, or dies. UDP transmits go out
 /// through `udp`; others (ICE-TCP) to `tcp`.
-pub(super) fn step(peer: Polled<'_>, timers: &mut Timers, udp: &UdpOut, mut tcp: impl FnMut(SocketAddr, &[u8])) -> Step {
+pub(super) fn step(peer: Polled<'_>, timers: &mut Timers, udp: &mut UdpOut, tcp: impl FnMut(SocketAddr, &[u8])) -> Step {
+    let step = poll(peer, timers, udp, tcp);
+    udp.flush();
+    step
+}
+
+fn poll(peer: Polled<'_>, timers: &mut Timers, udp: &mut UdpOut, mut tcp: impl FnMut(SocketAddr, &[u8])) -> Step {
     let Polled { id, rtc, timeout, immediate } = peer;
     for _ in 0..100_000 {
         if !rtc.is_alive() {
@@ -136,9 +179,6 @@ pub(super) fn step(peer: Polled<'_>, timers: &mut Timers, udp: &UdpOut, mut tcp:
                 return Step::Waiting;
             }
             Ok(Output::Transmit(t)) if t.proto != Protocol::Udp => tcp(t.destination, &t.contents),
-            // One send per datagram: str0m paces each viewer's packets, so consecutive
-            // ones to one address are too rare for GSO batching to pay (measured:
-            // docs/BENCHMARKS.md, SFU).
             Ok(Output::Transmit(t)) => udp.send(t.destination, t.source, &t.contents),
             Ok(Output::Event(event)) => return Step::Event(event),
             Err(e) => {

@@ -152,12 +152,6 @@ impl Shard {
             Control::Disconnect(id) => {
                 if let Some(mut peer) = self.forget(id) {
                     peer.rtc.disconnect();
-                    // Let it say goodbye (DTLS close) before it is dropped.
-                    while let Ok(str0m::Output::Transmit(t)) = peer.rtc.poll_output() {
-                        if t.proto == Protocol::Udp {
-                            self.udp.send(t.destination, t.source, &t.contents);
-                        }
-                    }
                 }
             }
             Control::Recall(id) => {
@@ -239,7 +233,7 @@ impl Shard {
             let tcp = |destination, contents: &[u8]| {
                 let _ = to_driver.send(FromShard::Tcp { destination, contents: contents.to_vec() });
             };
-            match engine::step(polled, &mut self.timers, &self.udp, tcp) {
+            match engine::step(polled, &mut self.timers, &mut self.udp, tcp) {
                 Step::Event(event) => {
                     if wanted_by_driver(&event) {
                         let _ = self.to_driver.send(FromShard::Event(id, event));
