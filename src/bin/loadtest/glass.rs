@@ -10,7 +10,7 @@ use crate::server::Deps;
 use crate::sfu::{streamcart_step, Plan};
 
 pub async fn run(deps: &Deps, seconds: u64) -> anyhow::Result<()> {
-    let plan = Plan { steps: vec![1], stream: Stream { video_kbps: 2500 }, warmup: Duration::from_secs(2), measure: Duration::from_secs(seconds) };
+    let plan = Plan { steps: vec![1], stream: Stream { video_kbps: 2500 }, warmup: Duration::from_secs(2), measure: Duration::from_secs(seconds), egress_shards: None };
     let step = streamcart_step(deps, 1, &plan).await?;
     let mut t = Table::new(
         &format!("Glass-to-glass (WHIP → streamcart → WHEP, loopback, {} kbps, {seconds} s)", plan.stream.video_kbps),

@@ -89,6 +89,9 @@ enum Scenario {
         /// (dumps go to this directory).
         #[arg(long)]
         callgrind: Option<std::path::PathBuf>,
+        /// The server's egress shards (`streamcart.sfu.egress_shards`; default: cores − 1).
+        #[arg(long)]
+        egress_shards: Option<usize>,
     },
     /// The same fan-out against Janus's streaming plugin, and the ratio.
     Janus {
@@ -164,13 +167,13 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             };
             hub::run(&deps, sizes, if redis { Backend::PostgresRedis } else { Backend::Sqlite }).await
         }
-        Scenario::Sfu { steps, kbps, seconds, callgrind } => {
+        Scenario::Sfu { steps, kbps, seconds, callgrind, egress_shards } => {
             if let Some(dir) = callgrind {
                 callgrind::enable(dir)?;
             }
             let stream = rtc::Stream { video_kbps: kbps.unwrap_or(plan.stream.video_kbps) };
             let measure = seconds.map(std::time::Duration::from_secs).unwrap_or(plan.measure);
-            let plan = sfu::Plan { steps: steps.unwrap_or(plan.steps.clone()), stream, measure, ..plan };
+            let plan = sfu::Plan { steps: steps.unwrap_or(plan.steps.clone()), stream, measure, egress_shards, ..plan };
             sfu::run(&deps, &plan).await?;
             Ok(true)
         }

@@ -106,9 +106,14 @@ pub fn server_binary() -> anyhow::Result<PathBuf> {
 
 impl Server {
     pub async fn start(backend: Backend, deps: &Deps) -> anyhow::Result<Server> {
+        Server::start_with(backend, deps, "").await
+    }
+
+    /// `sfu_config`: more lines of the `streamcart.sfu` section (indented four spaces).
+    pub async fn start_with(backend: Backend, deps: &Deps, sfu_config: &str) -> anyhow::Result<Server> {
         let data_dir = tempfile::tempdir()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let mut config = String::from("bind_addresses: [\"127.0.0.1\"]\nrtc:\n  udp_port: 0\nstreamcart:\n  sfu:\n    max_viewers_per_room: 100000\n");
+        let mut config = format!("bind_addresses: [\"127.0.0.1\"]\nrtc:\n  udp_port: 0\nstreamcart:\n  sfu:\n    max_viewers_per_room: 100000\n{sfu_config}");
         let mut schema = None;
         let mut command = crate::callgrind::command(&server_binary()?);
         if backend != Backend::Sqlite {

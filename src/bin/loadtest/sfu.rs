@@ -21,15 +21,17 @@ pub struct Plan {
     pub stream: Stream,
     pub warmup: Duration,
     pub measure: Duration,
+    /// The server's `streamcart.sfu.egress_shards`; `None`: its default (cores − 1).
+    pub egress_shards: Option<usize>,
 }
 
 impl Plan {
     pub fn small() -> Plan {
-        Plan { steps: vec![10, 50, 100, 200], stream: Stream { video_kbps: 2500 }, warmup: Duration::from_secs(3), measure: Duration::from_secs(8) }
+        Plan { steps: vec![10, 50, 100, 200], stream: Stream { video_kbps: 2500 }, warmup: Duration::from_secs(3), measure: Duration::from_secs(8), egress_shards: None }
     }
 
     pub fn full() -> Plan {
-        Plan { steps: vec![10, 100, 500, 1000, 2000, 4000], stream: Stream { video_kbps: 2500 }, warmup: Duration::from_secs(5), measure: Duration::from_secs(20) }
+        Plan { steps: vec![10, 100, 500, 1000, 2000, 4000], stream: Stream { video_kbps: 2500 }, warmup: Duration::from_secs(5), measure: Duration::from_secs(20), egress_shards: None }
     }
 }
 
@@ -126,7 +128,8 @@ pub async fn measure_step(pid: u32, viewers: &[Arc<ViewerStats>], published: &Pu
 
 /// One step against a fresh streamcart: publisher, `viewers` WHEP viewers, one window.
 pub async fn streamcart_step(deps: &Deps, viewers: usize, plan: &Plan) -> anyhow::Result<Step> {
-    let server = Server::start(Backend::Sqlite, deps).await?;
+    let sfu_config = plan.egress_shards.map(|n| format!("    egress_shards: {n}\n")).unwrap_or_default();
+    let server = Server::start_with(Backend::Sqlite, deps, &sfu_config).await?;
     let api = Api::new(&server.url);
     let shop = api.shop().await?;
     let until = Instant::now() + Duration::from_secs(600);
