@@ -202,3 +202,38 @@ pub(super) fn on_timeout(rtc: &mut Rtc, now: Instant) {
         rtc.disconnect();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receiver() -> std::net::UdpSocket {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        socket
+    }
+
+    fn received(socket: &std::net::UdpSocket, count: usize) -> Vec<Vec<u8>> {
+        let mut buf = [0u8; 2048];
+        (0..count).map(|_| socket.recv(&mut buf).map(|n| buf[..n].to_vec()).unwrap()).collect()
+    }
+
+    #[test]
+    fn batched_datagrams_arrive_one_by_one_in_order_at_each_address() {
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let state = Arc::new(quinn_udp::UdpSocketState::new((&sender).into()).unwrap());
+        let mut out = UdpOut::new(&sender, state).unwrap();
+        let (a, b) = (receiver(), receiver());
+        let source = sender.local_addr().unwrap();
+        // A frame to `a` (three full packets and a short last one), audio to `b`, more to `a`.
+        let to_a: Vec<Vec<u8>> = vec![vec![1; 1000], vec![2; 1000], vec![3; 1000], vec![4; 300], vec![5; 1000]];
+        for datagram in &to_a[..4] {
+            out.send(a.local_addr().unwrap(), source, datagram);
+        }
+        out.send(b.local_addr().unwrap(), source, &[9; 80]);
+        out.send(a.local_addr().unwrap(), source, &to_a[4]);
+        out.flush();
+        assert_eq!(received(&a, 5), to_a);
+        assert_eq!(received(&b, 1), vec![vec![9; 80]]);
+    }
+}
