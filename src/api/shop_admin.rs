@@ -1,7 +1,8 @@
 //! An admin suspends or reinstates a shop (`/api/v1/admin/shops/{shop}/…`);
 //! a shop's sellers edit its public profile and branding
 //! (`/api/v1/shops/{shop}/profile`). A suspended shop's products leave search
-//! and its checkout is refused with `shop_suspended`.
+//! and its checkout is refused with `shop_suspended`; its live streams end and it
+//! cannot go live again until reinstated.
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -40,11 +41,30 @@ async fn set_status(state: &AppState, caller: &AuthUser, slug: &str, status: &st
     require_admin(caller)?;
     let shop = find_shop(state, slug).await?;
     state.store.set_shop_status(&shop.id, status, reason.as_deref()).await?;
+    if status == "suspended" {
+        end_live_streams(state, &shop.id).await?;
+    }
     let shop = find_shop(state, slug).await?;
     Ok(Json(ShopStatusView { shop: shop.into(), suspended_reason: reason }))
 }
 
-/// Suspend a shop (admins): its products leave search and its checkout is refused until it is reinstated.
+/// A suspended shop stops broadcasting: each of its rooms' WHIP publishes ends (its
+/// viewers' sessions with it; the room's channel hears `stream.ended` with reason
+/// `shop_suspended`) and the room is marked ended.
+async fn end_live_streams(state: &AppState, shop_id: &str) -> Result<(), ApiError> {
+    for room in state.store.rooms_of_shop(shop_id).await? {
+        let Ok(sessions) = state.sfu.sessions(Some(room.id.clone())).await else { continue };
+        for session in sessions.into_iter().filter(|s| s.publisher) {
+            if let Ok(true) = state.sfu.end_because(room.name.clone(), session.session, "shop_suspended").await {
+                state.store.set_room_status(&room.id, "ended").await?;
+                tracing::info!(room = room.name, "shop suspended; its live stream was ended");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Suspend a shop (admins): its live streams end, and until it is reinstated its products leave search, its checkout is refused and it cannot go live.
 #[utoipa::path(post, path = "/api/v1/admin/shops/{shop}/suspend", tag = "admin", security(("bearer" = [])), request_body = SuspendRequest,
     params(("shop" = String, Path, description = "shop slug")),
     responses((status = 200, body = ShopStatusView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]

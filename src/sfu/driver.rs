@@ -334,11 +334,11 @@ impl Driver {
             Command::Mute { room_id, mid, muted, reply } => {
                 let _ = reply.send(self.mute(&room_id, &mid, muted));
             }
-            Command::End { room_name, session, reply } => {
+            Command::End { room_name, session, reason, reply } => {
                 let result = self.session_peer(&room_name, &session).map(|id| match self.peers.get_mut(&id) {
                     Some(peer) => {
                         peer.ended_by_client = true;
-                        peer.end_reason = "publisher_ended";
+                        peer.end_reason = reason;
                         peer.rtc.disconnect();
                         peer.role == Role::Publisher
                     }

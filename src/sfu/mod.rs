@@ -91,7 +91,7 @@ pub(crate) enum Command {
     Publish { room: RoomKey, offer: String, reply: oneshot::Sender<Result<SessionCreated, SfuError>> },
     View { room: RoomKey, offer: String, reply: oneshot::Sender<Result<SessionCreated, SfuError>> },
     Trickle { room_name: String, session: String, if_match: Option<String>, fragment: String, reply: oneshot::Sender<Result<Option<IceRestarted>, SfuError>> },
-    End { room_name: String, session: String, reply: oneshot::Sender<Result<bool, SfuError>> },
+    End { room_name: String, session: String, reason: &'static str, reply: oneshot::Sender<Result<bool, SfuError>> },
     Clock { room_id: String, reply: oneshot::Sender<Result<Option<MediaClock>, SfuError>> },
     Sessions { room_id: Option<String>, reply: oneshot::Sender<Result<Vec<SessionInfo>, SfuError>> },
     Mute { room_id: String, mid: String, muted: bool, reply: oneshot::Sender<Result<(), SfuError>> },
@@ -167,7 +167,13 @@ impl Sfu {
 
     /// Ends a session; true when it was the room's publisher.
     pub async fn end(&self, room_name: String, session: String) -> Result<bool, SfuError> {
-        self.ask(|reply| Command::End { room_name, session, reply }).await
+        self.end_because(room_name, session, "publisher_ended").await
+    }
+
+    /// Ends a session, giving `reason` in the room's `stream.ended` event if it was the
+    /// publisher (e.g. `shop_suspended`); true when it was.
+    pub async fn end_because(&self, room_name: String, session: String, reason: &'static str) -> Result<bool, SfuError> {
+        self.ask(|reply| Command::End { room_name, session, reason, reply }).await
     }
 
     /// The room's media clock: `Err(NotLive)` without a publisher, `Ok(None)` before its first sender report.

@@ -296,3 +296,27 @@ async fn a_viewer_on_an_egress_shard_that_moves_address_and_restarts_ice_keeps_w
     let other = receive(&mut on_driver, 10, 10).await;
     assert!(count(&other, MediaKind::Video) >= 10, "the other viewer never noticed");
 }
+
+#[tokio::test]
+async fn suspending_the_shop_ends_its_live_stream_and_its_viewers_sessions() {
+    let app = spawn_app().await;
+    let admin = app.create_admin().await["access_token"].as_str().unwrap().to_string();
+    let (token, _) = room(&app, "spring", "public").await;
+    let mut channel = crate::hub::WsClient::connect(&app, None).await;
+    channel.subscribe("room:spring", None).await;
+    let publisher = connect(&app, "/whip/spring", Some(&token), true, b"spring").await;
+    let mut viewer = connect(&app, "/whep/spring", None, false, b"").await;
+    receive(&mut viewer, 3, 3).await;
+
+    let suspend = app.client.post(app.url("/api/v1/admin/shops/acme/suspend")).bearer_auth(&admin).json(&serde_json::json!({"reason": "counterfeit goods"}));
+    assert_eq!(suspend.send().await.unwrap().status(), 200);
+    let ended = channel.next_pub("stream.ended").await;
+    assert_eq!(ended["event"]["data"]["reason"], "shop_suspended", "{ended}");
+    for location in [&publisher.location, &viewer.location] {
+        assert_eq!(app.client.delete(app.url(location)).send().await.unwrap().status(), 404, "{location} ended with the stream");
+    }
+    let room: serde_json::Value = app.client.get(app.url("/api/v1/rooms/spring")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(room["status"], "ended", "{room}");
+    let again = post_sdp(&app, "/whip/spring", Some(&token), &publisher_offer()).await;
+    assert_eq!(again.status(), 403, "and it cannot go live again while suspended");
+}
