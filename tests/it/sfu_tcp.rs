@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 
 use crate::sfu_media::connect;
 use crate::sfu_whip_whep::{post_sdp, room};
-use crate::support::spawn_app;
+use crate::support::{spawn_app, spawn_app_with};
 
 /// `(address, tcptype)` of the TCP candidates of an SDP.
 fn tcp_candidates(sdp: &str) -> Vec<(SocketAddr, String)> {
@@ -48,6 +48,22 @@ async fn a_player_that_can_only_use_tcp_gets_media_over_ice_tcp() {
     let app = spawn_app().await;
     let (token, _) = room(&app, "spring", "public").await;
     let _publisher = connect(&app, "/whip/spring", Some(&token), true, b"over-tcp").await;
+    tcp_only_player_gets_the_stream(&app).await;
+}
+
+#[tokio::test]
+async fn a_tcp_only_player_placed_on_an_egress_shard_gets_media_too() {
+    let app = spawn_app_with(|s| s.sfu_egress_shards = 1).await;
+    let (token, _) = room(&app, "spring", "public").await;
+    let _publisher = connect(&app, "/whip/spring", Some(&token), true, b"over-tcp").await;
+    // The driver has a viewer already, so the next one goes to the shard.
+    let _udp_viewer = connect(&app, "/whep/spring", None, false, b"").await;
+    tcp_only_player_gets_the_stream(&app).await;
+}
+
+/// A player with only an active TCP candidate joins `spring` and must get 10 audio
+/// and 10 video frames, all tagged `over-tcp`, over ICE-TCP.
+async fn tcp_only_player_gets_the_stream(app: &crate::support::TestApp) {
 
     // RFC 6544: an active candidate carries the discard port 9; it never listens.
     let local: SocketAddr = "127.0.0.1:9".parse().unwrap();
@@ -57,7 +73,7 @@ async fn a_player_that_can_only_use_tcp_gets_media_over_ice_tcp() {
     api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
     api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
     let (offer, pending) = api.apply().unwrap();
-    let res = post_sdp(&app, "/whep/spring", None, &offer.to_sdp_string()).await;
+    let res = post_sdp(app, "/whep/spring", None, &offer.to_sdp_string()).await;
     assert_eq!(res.status(), 201);
     let answer = res.text().await.unwrap();
     rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
