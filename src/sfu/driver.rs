@@ -556,13 +556,18 @@ impl Driver {
                 }
             },
         };
-        if let Some(rtc) = self.peers.get_mut(&id).and_then(|p| p.rtc.local()) {
-            if let Err(e) = rtc.handle_input(input) {
-                tracing::debug!(error = %e, "peer input failed; disconnecting it");
-                rtc.disconnect();
-            }
-        }
+        self.feed(id, input);
         self.drain(id);
+    }
+
+    /// Hands `input` to a peer's engine here; one that panics on it is dropped.
+    fn feed(&mut self, id: PeerId, input: Input<'_>) {
+        let Some(peer) = self.peers.get_mut(&id) else { return };
+        let Some(rtc) = peer.rtc.local() else { return };
+        if !engine::feed(rtc, input) {
+            peer.rtc = Engine::Failed;
+            self.hot.reap = true;
+        }
     }
 
     fn guess_destination(&self, source: SocketAddr) -> SocketAddr {
@@ -588,9 +593,7 @@ impl Driver {
         let mut due = std::mem::take(&mut self.hot.due);
         self.hot.timers.take_due(now, &mut due);
         for (id, _) in due.drain(..) {
-            if let Some(rtc) = self.peers.get_mut(&id).and_then(|p| p.rtc.local()) {
-                engine::on_timeout(rtc, now);
-            }
+            self.feed(id, Input::Timeout(now));
             self.drain(id);
         }
         self.hot.due = due;
@@ -696,6 +699,13 @@ impl Driver {
                         self.hot.reap = true;
                         break;
                     }
+                    Step::Panicked => {
+                        if let Some(peer) = self.peers.get_mut(&id) {
+                            peer.rtc = Engine::Failed;
+                        }
+                        self.hot.reap = true;
+                        break;
+                    }
                 }
             }
         }
@@ -796,8 +806,14 @@ impl Driver {
                         continue;
                     }
                     let Some(rtc) = peer.rtc.local() else { continue };
-                    if shard::write_frame(rtc, forward, frame) {
-                        self.hot.forwarded += 1;
+                    match shard::write_frame(rtc, forward, frame) {
+                        Some(true) => self.hot.forwarded += 1,
+                        Some(false) => {}
+                        None => {
+                            peer.rtc = Engine::Failed;
+                            self.hot.reap = true;
+                            continue;
+                        }
                     }
                     // One output per viewer track: a viewer drained twice costs one poll, so
                     // no O(viewers) search of the queue per frame.

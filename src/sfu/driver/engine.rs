@@ -14,10 +14,11 @@ use super::timers::Timers;
 use crate::sfu::room::PeerId;
 
 /// A peer's engine: here, on the driver, or handed to an egress shard, where the
-/// driver knows only whether it is still alive.
+/// driver knows only whether it is still alive; or dropped after it panicked.
 pub(super) enum Engine {
     Here(Box<Rtc>),
     Sharded { id: PeerId, link: ShardLink, alive: bool },
+    Failed,
 }
 
 impl Engine {
@@ -29,6 +30,7 @@ impl Engine {
         match self {
             Engine::Here(rtc) => rtc.is_alive(),
             Engine::Sharded { alive, .. } => *alive,
+            Engine::Failed => false,
         }
     }
 
@@ -41,6 +43,7 @@ impl Engine {
                     link.control(Control::Disconnect(*id));
                 }
             }
+            Engine::Failed => {}
         }
     }
 
@@ -48,14 +51,14 @@ impl Engine {
     pub fn local(&mut self) -> Option<&mut Rtc> {
         match self {
             Engine::Here(rtc) => Some(&mut **rtc),
-            Engine::Sharded { .. } => None,
+            Engine::Sharded { .. } | Engine::Failed => None,
         }
     }
 
     pub fn local_ref(&self) -> Option<&Rtc> {
         match self {
             Engine::Here(rtc) => Some(&**rtc),
-            Engine::Sharded { .. } => None,
+            Engine::Sharded { .. } | Engine::Failed => None,
         }
     }
 
@@ -136,6 +139,22 @@ pub(super) enum Step {
     Waiting,
     /// It is no longer alive (or just failed and was disconnected).
     Dead,
+    /// It panicked: its owner must drop it (and nothing else is disturbed).
+    Panicked,
+}
+
+/// Runs one call into a peer's engine, turning a panic into `None` (logged and
+/// counted): a bug reached by one peer's input must cost that peer only, never the
+/// driver or shard with every other peer on it.
+pub(super) fn guarded<T>(call: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(value) => Some(value),
+        Err(_) => {
+            tracing::error!("a peer's WebRTC engine panicked; dropping that peer");
+            metrics::counter!("sfu_engine_panics_total").increment(1);
+            None
+        }
+    }
 }
 
 /// One peer being polled: its id, engine, filed timeout and how many due timeouts
@@ -150,7 +169,7 @@ pub(super) struct Polled<'a> {
 /// Polls the engine until it has an event, waits, or dies. UDP transmits go out
 /// through `udp`; others (ICE-TCP) to `tcp`.
 pub(super) fn step(peer: Polled<'_>, timers: &mut Timers, udp: &mut UdpOut, tcp: impl FnMut(SocketAddr, &[u8])) -> Step {
-    let step = poll(peer, timers, udp, tcp);
+    let step = guarded(|| poll(peer, timers, udp, tcp)).unwrap_or(Step::Panicked);
     udp.flush();
     step
 }
@@ -195,12 +214,16 @@ fn poll(peer: Polled<'_>, timers: &mut Timers, udp: &mut UdpOut, mut tcp: impl F
     Step::Waiting
 }
 
-/// Hands a due timeout to the engine; an engine that fails on it is disconnected.
-pub(super) fn on_timeout(rtc: &mut Rtc, now: Instant) {
-    if let Err(e) = rtc.handle_input(Input::Timeout(now)) {
-        tracing::debug!(error = %e, "peer timeout failed; disconnecting it");
-        rtc.disconnect();
-    }
+/// Hands input (a datagram or a due timeout) to the engine; one that fails on it is
+/// disconnected. False if it panicked (its owner drops it).
+pub(super) fn feed(rtc: &mut Rtc, input: Input<'_>) -> bool {
+    guarded(|| {
+        if let Err(e) = rtc.handle_input(input) {
+            tracing::debug!(error = %e, "peer input failed; disconnecting it");
+            rtc.disconnect();
+        }
+    })
+    .is_some()
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,6 +69,8 @@ pub(super) enum FromShard {
     Recalled(PeerId, Box<Rtc>),
     /// An ICE-TCP transmit: the connections live on the driver.
     Tcp { destination: SocketAddr, contents: Vec<u8> },
+    /// The shard's thread ended (it should not, short of a bug): its peers are gone.
+    Stopped(usize),
 }
 
 /// The driver's end of one shard.
@@ -76,9 +79,15 @@ pub(super) struct ShardLink {
     pub index: usize,
     control: mpsc::UnboundedSender<Control>,
     media: mpsc::Sender<Media>,
+    stopped: Arc<AtomicBool>,
 }
 
 impl ShardLink {
+    /// False once its thread has ended: no new viewer goes there.
+    pub fn running(&self) -> bool {
+        !self.stopped.load(Ordering::Relaxed)
+    }
+
     pub fn control(&self, message: Control) {
         // Only fails if the shard is gone, and then so are its peers.
         let _ = self.control.send(message);
@@ -96,11 +105,28 @@ pub(super) fn spawn(index: usize, udp: UdpOut, to_driver: mpsc::UnboundedSender<
     let (control, control_rx) = mpsc::unbounded_channel();
     let (media, media_rx) = mpsc::channel(MEDIA_QUEUE);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+    let stopped = Arc::new(AtomicBool::new(false));
+    let on_exit = ThreadExit { index, stopped: stopped.clone(), to_driver: to_driver.clone() };
     let shard = Shard { peers: HashMap::new(), timers: Timers::default(), udp, to_driver, queue: Vec::new(), due: Vec::new(), forwarded: 0 };
-    std::thread::Builder::new()
-        .name(format!("sfu-shard-{index}"))
-        .spawn(move || runtime.block_on(shard.run(control_rx, media_rx)))?;
-    Ok(ShardLink { index, control, media })
+    std::thread::Builder::new().name(format!("sfu-shard-{index}")).spawn(move || {
+        let _on_exit = on_exit;
+        runtime.block_on(shard.run(control_rx, media_rx))
+    })?;
+    Ok(ShardLink { index, control, media, stopped })
+}
+
+/// Marks the shard stopped and tells the driver when its thread ends, however it ends.
+struct ThreadExit {
+    index: usize,
+    stopped: Arc<AtomicBool>,
+    to_driver: mpsc::UnboundedSender<FromShard>,
+}
+
+impl Drop for ThreadExit {
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        let _ = self.to_driver.send(FromShard::Stopped(self.index));
+    }
 }
 
 struct ShardPeer {
@@ -177,8 +203,13 @@ impl Shard {
                 queue.clear();
                 for forward in forwards {
                     let Some(peer) = self.peers.get_mut(&forward.viewer) else { continue };
-                    if write_frame(&mut peer.rtc, forward, &frame) {
-                        self.forwarded += 1;
+                    match write_frame(&mut peer.rtc, forward, &frame) {
+                        Some(true) => self.forwarded += 1,
+                        Some(false) => {}
+                        None => {
+                            self.drop_failed(forward.viewer);
+                            continue;
+                        }
                     }
                     if queue.last() != Some(&forward.viewer) {
                         queue.push(forward.viewer);
@@ -199,11 +230,9 @@ impl Shard {
                 if peer != Some(id) {
                     let _ = self.to_driver.send(FromShard::Claimed(source, id));
                 }
-                if let Some(peer) = self.peers.get_mut(&id) {
-                    if let Err(e) = peer.rtc.handle_input(input) {
-                        tracing::debug!(error = %e, "sharded peer input failed; disconnecting it");
-                        peer.rtc.disconnect();
-                    }
+                if self.peers.get_mut(&id).is_some_and(|peer| !engine::feed(&mut peer.rtc, input)) {
+                    self.drop_failed(id);
+                    return;
                 }
                 self.drain(id);
             }
@@ -214,8 +243,9 @@ impl Shard {
         let mut due = std::mem::take(&mut self.due);
         self.timers.take_due(now, &mut due);
         for (id, _) in due.drain(..) {
-            if let Some(peer) = self.peers.get_mut(&id) {
-                engine::on_timeout(&mut peer.rtc, now);
+            if self.peers.get_mut(&id).is_some_and(|peer| !engine::feed(&mut peer.rtc, Input::Timeout(now))) {
+                self.drop_failed(id);
+                continue;
             }
             self.drain(id);
         }
@@ -240,13 +270,18 @@ impl Shard {
                     }
                 }
                 Step::Waiting => return,
-                Step::Dead => {
-                    self.forget(id);
-                    let _ = self.to_driver.send(FromShard::Died(id));
+                Step::Dead | Step::Panicked => {
+                    self.drop_failed(id);
                     return;
                 }
             }
         }
+    }
+
+    /// Drops a peer that died or panicked, and tells the driver.
+    fn drop_failed(&mut self, id: PeerId) {
+        self.forget(id);
+        let _ = self.to_driver.send(FromShard::Died(id));
     }
 }
 
@@ -255,19 +290,22 @@ fn wanted_by_driver(event: &Event) -> bool {
     matches!(event, Event::Connected | Event::IceConnectionStateChange(_) | Event::KeyframeRequest(_) | Event::EgressBitrateEstimate(_))
 }
 
-/// Writes one publisher frame to a viewer's track; false when the viewer cannot take
-/// it (no such track, no matching payload type, or the engine refused).
-pub(super) fn write_frame(rtc: &mut Rtc, forward: Forward, frame: &Frame) -> bool {
-    let Some(writer) = rtc.writer(forward.mid) else { return false };
-    let Some(pt) = writer.match_params(frame.params) else { return false };
-    let time = MediaTime::new(forward.time, frame.frequency);
-    match writer.write(pt, frame.network_time, time, frame.data.clone()) {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::debug!(error = %e, "write to viewer failed");
-            false
+/// Writes one publisher frame to a viewer's track; `Some(false)` when the viewer cannot
+/// take it (no such track, no matching payload type, or the engine refused), `None`
+/// when the engine panicked (its owner drops it).
+pub(super) fn write_frame(rtc: &mut Rtc, forward: Forward, frame: &Frame) -> Option<bool> {
+    engine::guarded(|| {
+        let Some(writer) = rtc.writer(forward.mid) else { return false };
+        let Some(pt) = writer.match_params(frame.params) else { return false };
+        let time = MediaTime::new(forward.time, frame.frequency);
+        match writer.write(pt, frame.network_time, time, frame.data.clone()) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "write to viewer failed");
+                false
+            }
         }
-    }
+    })
 }
 
 // ---- the driver's side: placing viewers, recalling them, and what shards report ----
@@ -288,6 +326,9 @@ impl Driver {
                 Some(link) => load[link.index] += 1,
                 None => load[0] += 1,
             }
+        }
+        for link in self.shards.iter().filter(|link| !link.running()) {
+            load[link.index] = usize::MAX;
         }
         let Some(peer) = self.peers.get_mut(&id) else { return 0 };
         load[0] = load[0].saturating_sub(1); // not counting the newcomer itself
@@ -354,6 +395,17 @@ impl Driver {
                     }
                 }
                 self.unpark(id);
+            }
+            FromShard::Stopped(index) => {
+                tracing::error!(shard = index, "an SFU egress shard stopped; its viewers' sessions end");
+                for peer in self.peers.values_mut() {
+                    if let Engine::Sharded { link, alive, .. } = &mut peer.rtc {
+                        if link.index == index {
+                            *alive = false;
+                        }
+                    }
+                }
+                self.hot.reap = true;
             }
             FromShard::Tcp { destination, contents } => {
                 if !self.tcp_conns.get(&destination).is_some_and(|out| out.try_send(contents).is_ok()) {
