@@ -213,6 +213,14 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_minimal_hand_written_h264_offer_like_obs_sends_publishes_opus_and_h264() {
+        let sdp = include_str!("../../fuzz/corpus/sdp_offer/minimal-publisher.sdp");
+        let codecs = publisher_codecs(&test_cert(), sdp).unwrap();
+        let names: Vec<Codec> = codecs.iter().map(|p| p.spec().codec).collect();
+        assert_eq!(names, vec![Codec::Opus, Codec::H264]);
+    }
+
+    #[test]
     fn a_publisher_offering_vp8_and_opus_publishes_exactly_those() {
         let cert = test_cert();
         let sdp = publisher_offer(|c| c.clear_codecs().enable_opus(true, false).enable_vp8(true));

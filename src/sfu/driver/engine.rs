@@ -242,6 +242,14 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_inside_an_engine_call_becomes_none_and_the_caller_goes_on() {
+        assert_eq!(guarded(|| 7), Some(7));
+        let panicked: Option<()> = guarded(|| panic!("a bug reached by one peer's input"));
+        assert_eq!(panicked, None);
+        assert_eq!(guarded(|| "still serving"), Some("still serving"));
+    }
+
+    #[test]
     fn batched_datagrams_arrive_one_by_one_in_order_at_each_address() {
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let state = Arc::new(quinn_udp::UdpSocketState::new((&sender).into()).unwrap());
