@@ -91,6 +91,11 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// The in-process server's own store (None for an external process).
+    pub fn store(&self) -> Option<streamcart::store::Store> {
+        self.store.clone()
+    }
+
     /// A handle on a server running in another process (the test owns its lifetime).
     pub fn external(address: String, data_dir: tempfile::TempDir, settings: Settings) -> TestApp {
         TestApp { address, store: None, shutdown: None, client: reqwest::Client::new(), setup_token: None, data_dir, settings, admission: None }

@@ -109,9 +109,15 @@ pub fn webhook_secret(app: &TestApp) -> Vec<u8> {
     secrets["payment_webhook_secret"].as_str().unwrap().as_bytes().to_vec()
 }
 
-/// A second handle on the app's own database, to step background work
-/// (expiry sweeps) with a chosen clock instead of waiting for it.
+/// A handle on the app's own database, to step background work (expiry sweeps)
+/// with a chosen clock instead of waiting for it. For an in-process server it is
+/// the server's own `Store` (on SQLite a second writer connection could meet
+/// `SQLITE_BUSY` when both write at once; the server keeps exactly one), else a
+/// second connection to the same database.
 pub async fn same_store(app: &TestApp) -> streamcart::store::Store {
+    if let Some(store) = app.store() {
+        return store;
+    }
     match &app.settings.database_url {
         Some(url) => streamcart::store::Store::connect(url, 2).await.unwrap(),
         None => streamcart::store::Store::open_sqlite(app.data_dir.path()).await.unwrap(),
