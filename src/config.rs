@@ -585,6 +585,15 @@ mod tests {
     }
 
     #[test]
+    fn the_sfu_section_sets_egress_shards_and_refuses_more_than_64() {
+        let s = Settings::from_yaml("streamcart:\n  sfu:\n    egress_shards: 3\n", "d").unwrap();
+        assert_eq!(s.sfu_egress_shards, 3);
+        assert_eq!(Settings::from_yaml("streamcart:\n  sfu:\n    egress_shards: 0\n", "d").unwrap().sfu_egress_shards, 0);
+        let err = Settings::from_yaml("streamcart:\n  sfu:\n    egress_shards: 65\n", "d").unwrap_err();
+        assert!(err.to_string().contains("egress_shards"), "{err}");
+    }
+
+    #[test]
     fn cors_origins_must_be_bare_origins() {
         let s = Settings::from_yaml("streamcart:\n  cors_allowed_origins: [\"https://shop.example\"]\n", "d").unwrap();
         assert_eq!(s.cors_allowed_origins, ["https://shop.example"]);
