@@ -669,6 +669,10 @@ impl Driver {
         metrics::gauge!("sfu_peers").set(self.peers.len().saturating_sub(gone) as f64);
         let live = self.rooms.values().filter(|r| r.core.publisher().is_some()).count();
         metrics::gauge!("sfu_rooms_live").set(live as f64);
+        for (engine, count) in self.viewers_per_engine().into_iter().enumerate() {
+            let engine = if engine == 0 { "driver".to_string() } else { format!("shard-{engine}") };
+            metrics::gauge!("sfu_viewers", "engine" => engine).set(count as f64);
+        }
     }
 
     // ---- engine output ----

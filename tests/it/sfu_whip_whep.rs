@@ -383,6 +383,7 @@ async fn sfu_sessions_and_live_rooms_show_in_metrics() {
     let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("sfu_peers"), "{text}");
     assert!(text.contains("sfu_rooms_live"), "{text}");
+    assert!(text.contains("sfu_viewers{engine=\"driver\"}"), "viewers per engine (driver, shard-1, …): {text}");
 }
 
 #[tokio::test]

@@ -320,13 +320,7 @@ impl Driver {
         if self.shards.is_empty() {
             return 0;
         }
-        let mut load = vec![0usize; self.shards.len() + 1];
-        for peer in self.peers.values().filter(|p| p.role == Role::Viewer && p.rtc.is_alive()) {
-            match peer.rtc.shard() {
-                Some(link) => load[link.index] += 1,
-                None => load[0] += 1,
-            }
-        }
+        let mut load = self.viewers_per_engine();
         for link in self.shards.iter().filter(|link| !link.running()) {
             load[link.index] = usize::MAX;
         }
@@ -341,7 +335,17 @@ impl Driver {
         };
         self.hot.timers.remove(id, peer.timeout);
         link.control(Control::Adopt { id, rtc });
+        self.record_gauges(0);
         index
+    }
+
+    /// Live viewer connections per engine: the driver's at 0, shard `n`'s at `n`.
+    pub(super) fn viewers_per_engine(&self) -> Vec<usize> {
+        let mut viewers = vec![0usize; self.shards.len() + 1];
+        for peer in self.peers.values().filter(|p| p.role == Role::Viewer && p.rtc.is_alive()) {
+            viewers[peer.rtc.shard().map_or(0, |link| link.index)] += 1;
+        }
+        viewers
     }
 
     /// The sharded peer a command needs the engine of (a PATCH: trickle or ICE restart).
