@@ -17,6 +17,7 @@ mod hub;
 mod janus;
 mod report;
 mod rtc;
+mod overload;
 mod server;
 mod sfu;
 
@@ -97,6 +98,15 @@ enum Scenario {
     Janus {
         #[arg(long, value_delimiter = ',')]
         steps: Option<Vec<usize>>,
+    },
+    /// The API's admission limit under many times its capacity: shed requests and admitted latency.
+    Overload {
+        /// Clients in the overloaded steps.
+        #[arg(long, default_value_t = 256)]
+        clients: usize,
+        /// Length of each step (seconds).
+        #[arg(long, default_value_t = 8)]
+        seconds: u64,
     },
     /// WHIP publish → WHEP receive delay on loopback.
     Glass {
@@ -185,6 +195,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             Ok(true)
         }
+        Scenario::Overload { clients, seconds } => overload::run(&deps, &overload::Plan { seconds, over: clients }).await,
         Scenario::Glass { seconds } => {
             glass::run(&deps, seconds).await?;
             Ok(true)
@@ -200,6 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 Err(e) => println!("\nJanus run failed: {e:#}"),
             }
             glass::run(&deps, if full { 60 } else { 15 }).await?;
+            ok &= overload::run(&deps, &overload::Plan { seconds: 8, over: 256 }).await?;
             Ok(ok)
         }
         Scenario::Check { buyers, viewers } => {

@@ -109,11 +109,13 @@ impl Server {
         Server::start_with(backend, deps, "").await
     }
 
-    /// `sfu_config`: more lines of the `streamcart.sfu` section (indented four spaces).
-    pub async fn start_with(backend: Backend, deps: &Deps, sfu_config: &str) -> anyhow::Result<Server> {
+    /// `extra`: more configuration lines, appended inside the `streamcart` section
+    /// right after its `sfu` map: indented four spaces they add to `streamcart.sfu`,
+    /// two spaces start another `streamcart` key (e.g. `admission`).
+    pub async fn start_with(backend: Backend, deps: &Deps, extra: &str) -> anyhow::Result<Server> {
         let data_dir = tempfile::tempdir()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let mut config = format!("bind_addresses: [\"127.0.0.1\"]\nrtc:\n  udp_port: 0\nstreamcart:\n  sfu:\n    max_viewers_per_room: 100000\n{sfu_config}");
+        let mut config = format!("bind_addresses: [\"127.0.0.1\"]\nrtc:\n  udp_port: 0\nstreamcart:\n  sfu:\n    max_viewers_per_room: 100000\n{extra}");
         let mut schema = None;
         let mut command = crate::callgrind::command(&server_binary()?);
         if backend != Backend::Sqlite {
