@@ -52,10 +52,10 @@ async fn set_status(state: &AppState, caller: &AuthUser, slug: &str, status: &st
 /// viewers' sessions with it; the room's channel hears `stream.ended` with reason
 /// `shop_suspended`) and the room is marked ended.
 async fn end_live_streams(state: &AppState, shop_id: &str) -> Result<(), ApiError> {
+    let Ok(sessions) = state.sfu.sessions(None).await else { return Ok(()) };
     for room in state.store.rooms_of_shop(shop_id).await? {
-        let Ok(sessions) = state.sfu.sessions(Some(room.id.clone())).await else { continue };
-        for session in sessions.into_iter().filter(|s| s.publisher) {
-            if let Ok(true) = state.sfu.end_because(room.name.clone(), session.session, "shop_suspended").await {
+        for session in sessions.iter().filter(|s| s.publisher && s.room_id == room.id) {
+            if let Ok(true) = state.sfu.end_because(room.name.clone(), session.session.clone(), "shop_suspended").await {
                 state.store.set_room_status(&room.id, "ended").await?;
                 tracing::info!(room = room.name, "shop suspended; its live stream was ended");
             }

@@ -690,11 +690,7 @@ impl Driver {
                 let Some(peer) = self.peers.get_mut(&id) else { break };
                 let Some(rtc) = peer.rtc.local() else { break };
                 let tcp_conns = &self.tcp_conns;
-                let tcp = |destination, contents: &[u8]| {
-                    if !tcp_conns.get(&destination).is_some_and(|out| out.try_send(contents.to_vec()).is_ok()) {
-                        metrics::counter!("sfu_tcp_send_dropped_total").increment(1);
-                    }
-                };
+                let tcp = |destination, contents: &[u8]| send_tcp(tcp_conns, destination, contents.to_vec());
                 let polled = Polled { id, rtc, timeout: &mut peer.timeout, immediate: &mut immediate };
                 match engine::step(polled, &mut self.hot.timers, &mut self.out, tcp) {
                     Step::Event(event) => self.on_event(id, event, &mut outputs, &mut queue),
@@ -896,6 +892,14 @@ impl Driver {
             self.drain(publisher);
         }
         Ok(())
+    }
+}
+
+/// One ICE-TCP transmit onto its connection; dropped (and counted) if the
+/// connection is gone or its queue is full.
+fn send_tcp(conns: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>, destination: SocketAddr, contents: Vec<u8>) {
+    if !conns.get(&destination).is_some_and(|out| out.try_send(contents).is_ok()) {
+        metrics::counter!("sfu_tcp_send_dropped_total").increment(1);
     }
 }
 

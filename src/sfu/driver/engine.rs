@@ -187,10 +187,7 @@ fn poll(peer: Polled<'_>, timers: &mut Timers, udp: &mut UdpOut, mut tcp: impl F
                 let now = Instant::now();
                 if t <= now && *immediate < IMMEDIATE_TIMEOUTS {
                     *immediate += 1;
-                    if let Err(e) = rtc.handle_input(Input::Timeout(now)) {
-                        tracing::debug!(error = %e, "peer timeout failed; disconnecting it");
-                        rtc.disconnect();
-                    }
+                    hand(rtc, Input::Timeout(now));
                     continue;
                 }
                 timers.reschedule(id, Some(*timeout), t);
@@ -217,13 +214,15 @@ fn poll(peer: Polled<'_>, timers: &mut Timers, udp: &mut UdpOut, mut tcp: impl F
 /// Hands input (a datagram or a due timeout) to the engine; one that fails on it is
 /// disconnected. False if it panicked (its owner drops it).
 pub(super) fn feed(rtc: &mut Rtc, input: Input<'_>) -> bool {
-    guarded(|| {
-        if let Err(e) = rtc.handle_input(input) {
-            tracing::debug!(error = %e, "peer input failed; disconnecting it");
-            rtc.disconnect();
-        }
-    })
-    .is_some()
+    guarded(|| hand(rtc, input)).is_some()
+}
+
+/// `feed` without the panic guard (for callers already under one).
+fn hand(rtc: &mut Rtc, input: Input<'_>) {
+    if let Err(e) = rtc.handle_input(input) {
+        tracing::debug!(error = %e, "peer input failed; disconnecting it");
+        rtc.disconnect();
+    }
 }
 
 #[cfg(test)]

@@ -411,11 +411,7 @@ impl Driver {
                 }
                 self.hot.reap = true;
             }
-            FromShard::Tcp { destination, contents } => {
-                if !self.tcp_conns.get(&destination).is_some_and(|out| out.try_send(contents).is_ok()) {
-                    metrics::counter!("sfu_tcp_send_dropped_total").increment(1);
-                }
-            }
+            FromShard::Tcp { destination, contents } => super::send_tcp(&self.tcp_conns, destination, contents),
         }
     }
 
